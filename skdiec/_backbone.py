@@ -1,0 +1,161 @@
+"""Backbone stage: build, load or copy a diffusers ``UNet2DModel`` and pretrain it.
+
+The noise schedule is diffusers' :class:`~diffusers.DDPMScheduler` with 1000
+training steps, the schedule DDPM checkpoints are trained with; its
+``add_noise`` gives ``x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps``.
+"""
+
+import copy
+import math
+import os
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, UNet2DModel
+
+from ._torch_utils import isolated_torch_rng, randint, randn
+from ._progress import progress
+
+NUM_TRAIN_TIMESTEPS = 1000
+
+
+def make_scheduler():
+    return DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS)
+
+
+def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, seed):
+    """A small attention-free ``UNet2DModel`` for ``in_channels`` images.
+
+    Attention-free blocks keep the model cheap on a CPU; one down-sampling
+    per block after the first gives ``len(block_out_channels) - 1``
+    halvings, which :func:`downsampling_factor` reports.
+    """
+    channels = tuple(int(c) for c in block_out_channels)
+    # GroupNorm needs a group count that divides every block's width.
+    common = math.gcd(*channels)
+    groups = max(g for g in range(1, 9) if common % g == 0)
+    n_blocks = len(channels)
+    with isolated_torch_rng(seed):
+        return UNet2DModel(
+            sample_size=tuple(int(s) for s in sample_size),
+            in_channels=in_channels,
+            out_channels=in_channels,
+            block_out_channels=channels,
+            layers_per_block=layers_per_block,
+            down_block_types=("DownBlock2D",) * n_blocks,
+            up_block_types=("UpBlock2D",) * n_blocks,
+            norm_num_groups=groups,
+        )
+
+
+def load_unet(unet):
+    """Return a private ``UNet2DModel`` from the ``unet`` parameter, or None.
+
+    A folder saved with ``save_pretrained`` (or a saved pipeline holding a
+    ``unet`` sub-folder) is loaded from disk; any other string is read as a
+    Hugging Face hub id, which needs a network connection. A model instance
+    is deep-copied so that fitting never changes the caller's object.
+    """
+    if unet is None:
+        return None
+    if isinstance(unet, UNet2DModel):
+        return copy.deepcopy(unet)
+    path = os.fspath(unet)
+    if os.path.isdir(path):
+        subfolder = None
+        if not os.path.isfile(os.path.join(path, "config.json")) and os.path.isfile(
+            os.path.join(path, "unet", "config.json")
+        ):
+            subfolder = "unet"
+        try:
+            return UNet2DModel.from_pretrained(path, subfolder=subfolder)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(
+                f"unet={unet!r}: could not load a UNet2DModel from this folder "
+                f"(expected config.json and weights written by save_pretrained): {exc}"
+            ) from exc
+    try:
+        return UNet2DModel.from_pretrained(path)
+    except Exception as exc:  # the hub client raises many kinds of error
+        raise ValueError(
+            f"unet={unet!r} is not a local folder, and loading it as a Hugging "
+            "Face hub id failed. Offline, save the model with "
+            "UNet2DModel.save_pretrained(folder) on a machine with internet "
+            f"access and pass that folder. Cause: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def downsampling_factor(unet):
+    """How many times the U-Net halves its input: H and W must divide by it."""
+    n = sum(1 for block in unet.down_blocks if getattr(block, "downsamplers", None))
+    return 2**n
+
+
+def check_unet_fits(unet, image_shape):
+    """Raise a clear error when ``unet`` cannot take images of ``image_shape``."""
+    channels = image_shape[0]
+    in_ch, out_ch = unet.config.in_channels, unet.config.out_channels
+    if in_ch != channels:
+        raise ValueError(
+            f"unet expects {in_ch} input channel(s), but X holds images with "
+            f"{channels} channel(s) (image shape {tuple(image_shape)})."
+        )
+    if out_ch != in_ch:
+        raise ValueError(
+            f"unet has {in_ch} input and {out_ch} output channels; a DDPM "
+            "noise-prediction U-Net must output as many channels as it takes."
+        )
+    if unet.config.get("class_embed_type") is not None:
+        raise ValueError("unet is class-conditional; DiEC needs an unconditional UNet2DModel.")
+
+
+def denoising_loss(unet, x0, scheduler, generator):
+    """DDPM noise-prediction loss on ``x0`` at uniformly drawn timesteps."""
+    eps = randn(x0.shape, generator, x0.device, x0.dtype)
+    t = randint(scheduler.config.num_train_timesteps, (x0.shape[0],), generator, x0.device)
+    x_t = scheduler.add_noise(x0, eps, t)
+    return F.mse_loss(unet(x_t, t).sample, eps)
+
+
+def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator,
+             device, verbose=0):
+    """Train ``unet`` in place on the image tensor ``X`` with the DDPM loss.
+
+    Returns the mean loss of each epoch. Batches are drawn on the CPU and
+    moved to ``device`` one at a time, so memory is bounded by ``batch_size``.
+    """
+    if epochs <= 0:
+        return []
+    unet.train()
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=learning_rate, weight_decay=0.0)
+    n = X.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    # A cosine decay lets a short schedule end on small steps, which gives
+    # smoother features than stopping at the peak learning rate.
+    lr_schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=learning_rate, total_steps=epochs * steps_per_epoch,
+        pct_start=0.05,
+    )
+    history = []
+    bar = progress(range(epochs), verbose, desc="pretrain U-Net")
+    for _ in bar:
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            xb = X[order[start:start + batch_size]].to(device)
+            loss = denoising_loss(unet, xb, scheduler, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            lr_schedule.step()
+            total += loss.item() * xb.shape[0]
+        history.append(total / n)
+        if verbose:
+            bar.set_postfix(loss=f"{history[-1]:.4f}")
+    unet.eval()
+    if not np.isfinite(history[-1]):
+        warnings.warn("U-Net pretraining diverged (non-finite loss); "
+                      "try a smaller pretrain_learning_rate.", RuntimeWarning)
+    return history

@@ -1,0 +1,173 @@
+"""DEC stage: self-training at fixed COL/COT with a denoising regulariser.
+
+Soft assignments follow DEC (Xie et al., 2016): a Student-t kernel between an
+embedded sample ``z_i`` and each centre ``mu_j``,
+``q_ij ∝ (1 + ||z_i - mu_j||^2 / alpha) ** (-(alpha + 1) / 2)``; the target
+``p_ij ∝ q_ij^2 / f_j`` with ``f_j = sum_i q_ij`` sharpens confident
+assignments and is held fixed between refreshes. The loss is
+``KL(P || Q) + denoising_weight * DDPM loss``: the second term (IDEC's idea,
+with denoising in place of reconstruction) keeps the U-Net a working
+diffusion model, so its features cannot collapse onto the centres.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._backbone import denoising_loss
+from ._features import cell_features
+from ._progress import progress
+from ._torch_utils import randint
+
+
+def soft_assignment(z, centers, alpha):
+    """Student-t soft assignment ``Q`` of the rows of ``z`` to ``centers``."""
+    sq_dist = torch.cdist(z, centers).pow(2)
+    # Normalising in log space avoids 0/0 when every kernel underflows.
+    logits = -(alpha + 1.0) / 2.0 * torch.log1p(sq_dist / alpha)
+    return torch.softmax(logits, dim=1)
+
+
+def target_distribution(q):
+    """DEC's sharpened target ``P`` from soft assignments ``Q``."""
+    weight = q.pow(2) / q.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
+    return weight / weight.sum(dim=1, keepdim=True)
+
+
+def kl_divergence(p, q):
+    """``KL(P || Q)`` averaged over samples; 0 * log 0 is taken as 0."""
+    eps = torch.finfo(q.dtype).tiny
+    return (torch.xlogy(p, p) - p * torch.log(q.clamp_min(eps))).sum(dim=1).mean()
+
+
+class FeatureHead(nn.Module):
+    """Fixed linear map from pooled U-Net features to the clustering space.
+
+    ``z = (f - mean) @ components.T``: a PCA fitted once on COL/COT features.
+    It keeps the space where distances are measured small (spatially
+    flattened maps have thousands of dimensions) while staying
+    differentiable, so the DEC loss reaches the U-Net through it.
+    """
+
+    def __init__(self, mean, components):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("components", torch.as_tensor(components, dtype=torch.float32))
+
+    @classmethod
+    def fit(cls, F, n_components, random_state):
+        from sklearn.decomposition import PCA
+
+        n_components = min(n_components, F.shape[0], F.shape[1])
+        pca = PCA(n_components=n_components, random_state=random_state).fit(F)
+        return cls(pca.mean_, pca.components_)
+
+    def forward(self, f):
+        return (f - self.mean) @ self.components.T
+
+
+class Embedder:
+    """The map from an image batch to its COL/COT embedding, with or without grad."""
+
+    def __init__(self, unet, scheduler, head, col, cot, noise_bank, pooling):
+        self.unet, self.scheduler, self.head = unet, scheduler, head
+        self.col, self.cot = col, cot
+        self.noise_bank, self.pooling = noise_bank, pooling
+
+    def __call__(self, x0):
+        feats = cell_features(self.unet, self.scheduler, x0, self.cot, [self.col],
+                              self.noise_bank, self.pooling)[self.col]
+        return self.head(feats)
+
+    @torch.no_grad()
+    def embed(self, X, batch_size, device):
+        """Embedding of every row of the CPU tensor ``X``, as a CPU tensor."""
+        was_training = self.unet.training
+        self.unet.eval()
+        step = max(1, batch_size // self.noise_bank.shape[0])
+        out = [self(X[i:i + step].to(device)).float().cpu() for i in range(0, X.shape[0], step)]
+        self.unet.train(was_training)
+        return torch.cat(out)
+
+
+def reseed_empty_clusters(Z, q, centers):
+    """Move the centres that own no sample onto the least confident samples.
+
+    Returns the indices of the clusters that were empty. Like k-means'
+    relocation of empty clusters, this keeps every centre in use; the caller
+    warns, since it means the partition is unstable.
+    """
+    labels = q.argmax(dim=1)
+    counts = torch.bincount(labels, minlength=centers.shape[0])
+    empty = torch.nonzero(counts == 0).flatten()
+    if empty.numel():
+        confidence = q.max(dim=1).values
+        candidates = torch.argsort(confidence)[: empty.numel()]
+        with torch.no_grad():
+            centers[empty] = Z[candidates].to(centers.device, centers.dtype)
+    return empty.tolist()
+
+
+def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interval, tol,
+              denoising_weight, learning_rate, batch_size, generator, device, verbose=0):
+    """Train the U-Net and ``centers`` (a Parameter) together, in place.
+
+    Returns ``(n_iter, history)``: the optimiser steps taken and a list of
+    dicts with the loss terms and the fraction of labels changed at each
+    target refresh.
+    """
+    unet = embedder.unet
+    n = X.shape[0]
+    params = [p for p in unet.parameters() if p.requires_grad] + [centers]
+    optimizer = torch.optim.Adam(params, lr=learning_rate)
+    batch = min(batch_size, n)
+    history, prev_labels, step = [], None, 0
+    bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
+    while step < max_iter:
+        Z = embedder.embed(X, batch_size, device)
+        with torch.no_grad():
+            q = soft_assignment(Z.to(device), centers, alpha).cpu()
+            empty = reseed_empty_clusters(Z, q, centers)
+            if empty:
+                warnings.warn(
+                    f"DEC fine-tuning: cluster(s) {empty} lost all their samples at step "
+                    f"{step}; their centres were moved to the least confident samples.",
+                    RuntimeWarning,
+                )
+                q = soft_assignment(Z.to(device), centers, alpha).cpu()
+            p = target_distribution(q)
+        labels = q.argmax(dim=1)
+        changed = 1.0 if prev_labels is None else float((labels != prev_labels).float().mean())
+        history.append({"step": step, "labels_changed": changed})
+        if prev_labels is not None and changed < tol:
+            break
+        prev_labels = labels
+
+        unet.train()
+        for _ in range(min(update_interval, max_iter - step)):
+            idx = randint(n, (batch,), generator, "cpu")
+            xb = X[idx].to(device)
+            q_b = soft_assignment(embedder(xb), centers, alpha)
+            kl = kl_divergence(p[idx].to(device), q_b)
+            loss = kl
+            if denoising_weight > 0:
+                den = denoising_loss(unet, xb, scheduler, generator)
+                loss = kl + denoising_weight * den
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            if verbose:
+                bar.set_postfix(kl=f"{kl.item():.4f}", loss=f"{loss.item():.4f}")
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"DEC fine-tuning produced a non-finite loss at step {step}; "
+                    "try a smaller learning_rate."
+                )
+        history[-1]["loss"] = float(loss.item())
+    bar.close()
+    unet.eval()
+    return step, history

@@ -1,0 +1,602 @@
+"""The DiEC estimator: orchestrates input, backbone, search, DEC and prediction."""
+
+import copy
+from numbers import Integral, Real
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _backbone, _dec, _features, _input, _search
+from ._torch_utils import make_generator, resolve_device, torch_seed
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class DiffusionEmbeddedClustering(
+    ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator
+):
+    """Diffusion Embedded Clustering (DiEC).
+
+    Clusters images with the internal representations of a denoising
+    diffusion U-Net. A diffusers :class:`~diffusers.UNet2DModel` (given, or
+    built small and pretrained on ``X`` with the DDPM loss) holds one
+    representation per (layer, noise timestep) cell. DiEC searches that grid
+    without labels for the Clustering-Optimal Layer (COL) and Timestep
+    (COT), then fine-tunes the U-Net and the cluster centres at COL/COT with
+    DEC's self-training loss ``KL(P || Q)`` plus a DDPM denoising loss that
+    keeps the model generative.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+
+    unet : None, str, os.PathLike or diffusers.UNet2DModel, default=None
+        The diffusion backbone. None builds a small attention-free U-Net sized
+        to the images (``unet_channels``) and pretrains it on ``X``. A path
+        is a folder written by ``UNet2DModel.save_pretrained`` (or a saved
+        pipeline with a ``unet`` sub-folder); any other string is read as a
+        Hugging Face hub id and needs a network connection. A model instance
+        is deep-copied and never changed. The U-Net must be unconditional,
+        and its input channels must match the images.
+
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` of rows of a 2-D ``X``. When None, rows
+        of ``d = s * s`` values (``s >= 3``) are read as one-channel ``s x s``
+        images, and any other table is laid out on a zero-padded square grid.
+        Ignored for 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` input.
+
+    unet_channels : tuple of int, default=(32, 64, 64)
+        Widths of the blocks of the U-Net built when ``unet`` is None. Each
+        block after the first halves the image size; images are padded to a
+        multiple of ``2 ** (len(unet_channels) - 1)``.
+
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of DDPM pretraining on ``X``. "auto" means 30 for a U-Net built
+        here and 0 for a given one.
+
+    pretrain_learning_rate : float, default=2e-3
+        Peak learning rate of AdamW (one-cycle schedule) in pretraining.
+
+    layers : "all" or list of str, default="all"
+        Candidate layers for the search, by name: ``"down.i"`` (output of
+        down block i), ``"mid"`` (bottleneck) and ``"up.i"`` (output of up
+        block i before its up-sampler).
+
+    timesteps : array-like of int, default=(1, 25, 50, 100, 200, 400, 700)
+        Coarse timestep grid in ``[0, 1000)`` on which every layer is scored.
+
+    n_refine_timesteps : int, default=4
+        Timesteps added on COL between the neighbours of its best coarse
+        timestep. 0 keeps the coarse grid.
+
+    search_n_samples : int, default=1000
+        Size of the random subset the search scores cells on (all samples if
+        fewer). The PCA of the clustering space is fitted on it too.
+
+    search_score : {"silhouette", "calinski_harabasz", "davies_bouldin"} or callable, \
+            default="silhouette"
+        Clusterability of a cell: the named index of a k-means partition of
+        the cell's features (projected to ``n_components``), or a callable
+        ``score(features, n_clusters, random_state) -> float`` (higher is
+        better).
+
+    n_noise_draws : int, default=4
+        Size of the fixed bank of noise images ``eps``. Features are averaged
+        over the bank, which is shared by all samples so that results do not
+        depend on the batch.
+
+    pooling : {"flatten", "avg", "max", "avgmax"} or int, default="flatten"
+        How a layer's ``(C, h, w)`` map becomes a vector: kept whole
+        ("flatten"), global average or max pooled, both concatenated, or
+        average pooled to an ``int x int`` grid.
+
+    n_components : int, default=32
+        Dimension of the clustering space: features are projected on their
+        leading principal components (fitted at COL/COT on the search subset)
+        before clustering, in the search and in fine-tuning.
+
+    alpha : float, default=1.0
+        Degrees of freedom of the Student-t kernel of the soft assignments.
+
+    max_iter : int, default=300
+        Maximum number of optimiser steps of DEC fine-tuning; 0 skips it and
+        keeps the k-means centres.
+
+    update_interval : int, default=30
+        Steps between refreshes of the target distribution ``P``.
+
+    tol : float, default=1e-3
+        Fine-tuning stops when fewer than this fraction of labels change
+        between two refreshes of ``P``.
+
+    denoising_weight : float, default=1.0
+        Weight of the DDPM noise-prediction loss (at uniformly drawn
+        timesteps, on the whole U-Net) added to the KL loss.
+
+    learning_rate : float, default=1e-4
+        Adam learning rate of fine-tuning (U-Net weights and centres).
+
+    batch_size : int, default=256
+        Bound on the images per forward pass in every phase. With
+        ``n_noise_draws`` draws, feature extraction runs
+        ``batch_size // n_noise_draws`` images at a time.
+
+    device : "auto", "cpu", "cuda", "cuda:N" or torch.device, default="auto"
+        Where the U-Net runs; "auto" takes CUDA when available.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the U-Net initialisation, noise, subsets, k-means and batches.
+        An int gives identical results on the CPU; torch's and numpy's global
+        RNG states are never changed.
+
+    verbose : int, default=0
+        0 is silent; 1 or more shows progress bars with the running loss.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample (equal to ``predict(X)``).
+
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Centres in the clustering space (see :meth:`transform`).
+
+    col_ : str
+        The Clustering-Optimal Layer.
+
+    cot_ : int
+        The Clustering-Optimal Timestep.
+
+    search_scores_ : ndarray of shape (n_layers, n_timesteps)
+        Clusterability of each scored cell, NaN where not evaluated; rows
+        follow ``search_layers_``, columns ``search_timesteps_``.
+
+    search_layers_ : list of str
+        Names of the rows of ``search_scores_``.
+
+    search_timesteps_ : ndarray of int
+        Timesteps of the columns of ``search_scores_``.
+
+    init_labels_ : ndarray of shape (n_samples,)
+        Labels of the k-means partition at COL/COT before fine-tuning.
+
+    unet_ : diffusers.UNet2DModel
+        The fine-tuned U-Net (it remains a working DDPM noise predictor).
+
+    n_components_ : int
+        Dimension of the clustering space.
+
+    n_iter_ : int
+        Optimiser steps taken in fine-tuning.
+
+    pretrain_loss_ : list of float
+        Mean DDPM loss of each pretraining epoch.
+
+    fine_tune_history_ : list of dict
+        Per target refresh: the step, the fraction of labels changed and the
+        last loss.
+
+    timings_ : dict
+        Seconds spent in each phase of ``fit``.
+
+    n_features_in_ : int
+        Number of values per sample seen in ``fit`` (``C * H * W`` for images).
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X``, when it had string column names.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : Clustering on the raw features.
+
+    Notes
+    -----
+    The method follows "DiEC: Diffusion Embedded Clustering" (2025). Where
+    the paper leaves details open (pooling, projection, clusterability
+    measure, schedules), the defaults here were chosen by the measurements
+    in the project's BENCHMARKS.md.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skdiec import DiEC
+    >>> X = load_digits().data[:100]
+    >>> est = DiEC(n_clusters=3, unet_channels=(8, 16), pretrain_epochs=1,
+    ...            timesteps=(50,), n_refine_timesteps=0, max_iter=2,
+    ...            random_state=0).fit(X)
+    >>> est.labels_.shape
+    (100,)
+    >>> est.col_ in est.search_layers_
+    True
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "unet": [None, str, os.PathLike, HasMethods(["save_pretrained", "forward"])],
+        "image_shape": [None, tuple, list],
+        "unet_channels": [tuple, list],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "layers": [StrOptions({"all"}), list, tuple],
+        "timesteps": ["array-like"],
+        "n_refine_timesteps": [Interval(Integral, 0, None, closed="left")],
+        "search_n_samples": [Interval(Integral, 2, None, closed="left")],
+        "search_score": [StrOptions(set(_search.SCORERS)), callable],
+        "n_noise_draws": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions(set(_features.POOLINGS)), Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "denoising_weight": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        unet=None,
+        image_shape=None,
+        unet_channels=(32, 64, 64),
+        pretrain_epochs="auto",
+        pretrain_learning_rate=2e-3,
+        layers="all",
+        timesteps=(1, 25, 50, 100, 200, 400, 700),
+        n_refine_timesteps=4,
+        search_n_samples=1000,
+        search_score="silhouette",
+        n_noise_draws=4,
+        pooling="flatten",
+        n_components=32,
+        alpha=1.0,
+        max_iter=300,
+        update_interval=30,
+        tol=1e-3,
+        denoising_weight=1.0,
+        learning_rate=1e-4,
+        batch_size=256,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.unet = unet
+        self.image_shape = image_shape
+        self.unet_channels = unet_channels
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.layers = layers
+        self.timesteps = timesteps
+        self.n_refine_timesteps = n_refine_timesteps
+        self.search_n_samples = search_n_samples
+        self.search_score = search_score
+        self.n_noise_draws = n_noise_draws
+        self.pooling = pooling
+        self.n_components = n_components
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.update_interval = update_interval
+        self.tol = tol
+        self.denoising_weight = denoising_weight
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Pretrain (if needed), search COL/COT and fine-tune on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Training images (or rows of a table).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X2d, image_shape = self._validate_input(X, reset=True)
+        n_samples = X2d.shape[0]
+        if n_samples < self.n_clusters:
+            raise ValueError(
+                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
+        timesteps = self._check_timesteps()
+        channels = self._check_unet_channels()
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        generator = make_generator(torch_seed(rng))
+        timings = {}
+
+        # Everything is built in local variables and stored on self only at
+        # the end, so a failed fit leaves a fitted estimator as it was.
+        tic = time.perf_counter()
+        unet = _backbone.load_unet(self.unet)
+        if unet is None:
+            multiple = 2 ** (len(channels) - 1)
+        else:
+            multiple = _backbone.downsampling_factor(unet)
+        layout = _input.fit_layout(X2d, image_shape, multiple)
+        if unet is None:
+            unet = _backbone.build_unet(layout.image_shape[0], layout.padded_shape,
+                                        channels, layers_per_block=1, seed=torch_seed(rng))
+            epochs = 30 if self.pretrain_epochs == "auto" else self.pretrain_epochs
+        else:
+            _backbone.check_unet_fits(unet, layout.image_shape)
+            epochs = 0 if self.pretrain_epochs == "auto" else self.pretrain_epochs
+        layer_names = self._check_layers(unet)
+        unet = unet.to(device).eval()
+        scheduler = _backbone.make_scheduler()
+        X_img = layout.to_tensor(X2d)
+        pretrain_loss = _backbone.pretrain(
+            unet, X_img, scheduler, epochs=epochs, batch_size=self.batch_size,
+            learning_rate=self.pretrain_learning_rate, generator=generator,
+            device=device, verbose=self.verbose,
+        )
+        timings["pretrain"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        noise_bank = torch.randn((self.n_noise_draws,) + tuple(X_img.shape[1:]),
+                                 generator=generator).to(device)
+        subset = np.sort(rng.choice(n_samples, min(n_samples, self.search_n_samples),
+                                    replace=False))
+        search_seed = rng.randint(np.iinfo(np.int32).max)
+        result = _search.search(
+            unet, scheduler, X_img[subset], layers=layer_names, timesteps=timesteps,
+            n_refine=self.n_refine_timesteps, n_clusters=self.n_clusters,
+            score=self.search_score, n_components=self.n_components,
+            noise_bank=noise_bank, pooling=self.pooling, batch_size=self.batch_size,
+            device=device, random_state=search_seed, verbose=self.verbose,
+        )
+        timings["search"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        F_sub = _features.extract_features(unet, scheduler, X_img[subset], result.cot,
+                                           [result.col], noise_bank, self.pooling,
+                                           self.batch_size, device)[result.col]
+        head = _dec.FeatureHead.fit(F_sub, self.n_components, search_seed).to(device)
+        del F_sub
+        embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
+                                 noise_bank, self.pooling)
+        Z = embedder.embed(X_img, self.batch_size, device).numpy()
+        kmeans = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(np.iinfo(np.int32).max))
+        init_labels = kmeans.fit_predict(Z)
+        centers = torch.nn.Parameter(
+            torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=device)
+        )
+        timings["init"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        n_iter, history = 0, []
+        if self.max_iter > 0:
+            n_iter, history = _dec.fine_tune(
+                embedder, X_img, centers, scheduler, alpha=self.alpha,
+                max_iter=self.max_iter, update_interval=self.update_interval,
+                tol=self.tol, denoising_weight=self.denoising_weight,
+                learning_rate=self.learning_rate, batch_size=self.batch_size,
+                generator=generator, device=device, verbose=self.verbose,
+            )
+        timings["fine_tune"] = time.perf_counter() - tic
+
+        self._layout = layout
+        self._scheduler = scheduler
+        self._head = head
+        self._noise_bank = noise_bank
+        self._centers = centers.detach()
+        self.unet_ = unet
+        self.col_, self.cot_ = result.col, result.cot
+        self.search_scores_ = result.scores
+        self.search_layers_ = result.layers
+        self.search_timesteps_ = result.timesteps
+        self.init_labels_ = init_labels
+        self.cluster_centers_ = self._centers.cpu().numpy().astype(np.float64)
+        self.n_components_ = int(head.components.shape[0])
+        self.n_iter_ = n_iter
+        self.pretrain_loss_ = pretrain_loss
+        self.fine_tune_history_ = history
+        self.timings_ = timings
+        self.labels_ = self._soft_assign(X_img).argmax(axis=1)
+        return self
+
+    # -------------------------------------------------------------- predict
+
+    def transform(self, X):
+        """Embed ``X`` in the clustering space (COL/COT features, projected).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components_)
+        """
+        return self._embed(self._images(X)).numpy().astype(np.float64)
+
+    def predict_proba(self, X):
+        """Student-t soft assignments of ``X`` to the clusters.
+
+        Returns
+        -------
+        Q : ndarray of shape (n_samples, n_clusters)
+            Rows sum to 1.
+        """
+        return self._soft_assign(self._images(X))
+
+    def predict(self, X):
+        """Cluster of each sample of ``X``: the most probable one.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.predict_proba(X).argmax(axis=1)
+
+    def score(self, X, y=None):
+        """Silhouette of the predicted partition of ``X`` in the clustering space.
+
+        Higher is better, so that model selection (e.g. ``GridSearchCV``)
+        works without labels. A partition with a single cluster, or with one
+        cluster per sample, scores -1, the silhouette's minimum.
+
+        Parameters
+        ----------
+        X : array-like
+            Images as in :meth:`fit`.
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        X_img = self._images(X)
+        Z = self._embed(X_img)
+        labels = self._soft_assign_embedded(Z).argmax(axis=1)
+        n_labels = np.unique(labels).size
+        if n_labels < 2 or n_labels >= labels.size:
+            return -1.0
+        return float(silhouette_score(Z.numpy(), labels))
+
+    # ------------------------------------------------------------- helpers
+
+    def _validate_input(self, X, reset):
+        """Check ``X`` and return it as flat float rows with its image shape."""
+        ndim = getattr(X, "ndim", None)
+        if ndim is None and not hasattr(X, "__dataframe__") and not hasattr(X, "iloc"):
+            ndim = np.ndim(X) if isinstance(X, (list, tuple)) else None
+        image_shape = self.image_shape
+        if ndim is not None and ndim > 2:
+            X = check_array(X, allow_nd=True, dtype=_FLOAT_DTYPES, input_name="X")
+            X, image_shape = _input.flatten_images(X)
+        X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES, ensure_min_samples=2
+                          if reset else 1)
+        if reset:
+            if image_shape is not None:
+                _, image_shape = _input.flatten_images(X, image_shape)
+            return X, image_shape
+        if image_shape is not None and tuple(image_shape) != tuple(self._layout.image_shape):
+            raise ValueError(
+                f"X holds images of shape {tuple(image_shape)}, but this estimator was "
+                f"fitted on images of shape {self._layout.image_shape}."
+            )
+        return X, image_shape
+
+    def _images(self, X):
+        check_is_fitted(self)
+        X2d, _ = self._validate_input(X, reset=False)
+        return self._layout.to_tensor(X2d)
+
+    def _device(self):
+        try:
+            return resolve_device(self.device)
+        except ValueError:
+            # A model fitted on a GPU and loaded where there is none still
+            # predicts, as skorch does, on the CPU.
+            warnings.warn(f"device={self.device!r} is not available here; using the CPU.",
+                          RuntimeWarning)
+            return torch.device("cpu")
+
+    def _embedder(self, device):
+        self.unet_.to(device)
+        self._head.to(device)
+        return _dec.Embedder(self.unet_, self._scheduler, self._head, self.col_, self.cot_,
+                             self._noise_bank.to(device), self.pooling)
+
+    def _embed(self, X_img):
+        device = self._device()
+        return self._embedder(device).embed(X_img, self.batch_size, device)
+
+    def _soft_assign_embedded(self, Z):
+        centers = torch.as_tensor(self.cluster_centers_, dtype=torch.float32)
+        return _dec.soft_assignment(Z.float(), centers, self.alpha).numpy().astype(np.float64)
+
+    def _soft_assign(self, X_img):
+        return self._soft_assign_embedded(self._embed(X_img))
+
+    def _check_timesteps(self):
+        t = np.asarray(self.timesteps)
+        if t.ndim != 1 or t.size == 0 or not np.issubdtype(t.dtype, np.number) or np.any(
+            (t != np.round(t)) | (t < 0) | (t >= _backbone.NUM_TRAIN_TIMESTEPS)
+        ):
+            raise ValueError(
+                "timesteps must be a non-empty 1-D sequence of integers in "
+                f"[0, {_backbone.NUM_TRAIN_TIMESTEPS}); got {self.timesteps!r}."
+            )
+        return sorted({int(v) for v in t})
+
+    def _check_unet_channels(self):
+        channels = self.unet_channels
+        if len(channels) < 1 or not all(
+            isinstance(c, (Integral, np.integer)) and c >= 1 for c in channels
+        ):
+            raise ValueError(
+                f"unet_channels must be a non-empty sequence of positive ints; got {channels!r}."
+            )
+        return tuple(int(c) for c in channels)
+
+    def _check_layers(self, unet):
+        names = list(_features.candidate_layers(unet))
+        if isinstance(self.layers, str):
+            return names
+        layers = list(self.layers)
+        if not layers:
+            raise ValueError("layers must name at least one layer, or be 'all'.")
+        _features.check_layer_names(unet, layers)
+        return [n for n in names if n in layers]
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Torch objects are pickled from the CPU, so that a model fitted on a
+        # GPU loads on a machine without one.
+        for key in ("unet_", "_head"):
+            module = state.get(key)
+            if module is not None and any(
+                t.device.type != "cpu" for t in (*module.parameters(), *module.buffers())
+            ):
+                state[key] = copy.deepcopy(module).cpu()
+        for key in ("_noise_bank", "_centers"):
+            if key in state:
+                state[key] = state[key].cpu()
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+DiEC = DiffusionEmbeddedClustering

@@ -1,0 +1,134 @@
+"""Feature stage: the representation of images at one (layer, timestep) cell.
+
+A cell's features are the activations of one U-Net layer when the model is
+shown the noised input ``x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps``,
+pooled over space and averaged over a fixed bank of noise draws ``eps``.
+The bank is shared by every sample, so a sample's features do not depend on
+which other samples are in its batch, and two calls give the same result.
+
+Activations are read with forward hooks; a forward stops as soon as the
+deepest requested layer has run (:class:`_StopForward`), which makes a
+single-layer forward as cheap as the network up to that layer.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+POOLINGS = ("avg", "max", "avgmax", "flatten")
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass once every wanted layer ran."""
+
+
+def candidate_layers(unet):
+    """The layers DiEC may cluster on, by stable name, in forward order.
+
+    ``"down.i"`` is the output of down block ``i`` (after its down-sampler,
+    if any), ``"mid"`` the bottleneck, and ``"up.i"`` the output of up block
+    ``i`` taken *before* its up-sampler, from its last resnet.
+    """
+    layers = {f"down.{i}": block for i, block in enumerate(unet.down_blocks)}
+    if unet.mid_block is not None:
+        layers["mid"] = unet.mid_block
+    for i, block in enumerate(unet.up_blocks):
+        layers[f"up.{i}"] = block.resnets[-1]
+    return layers
+
+
+def check_layer_names(unet, names):
+    known = candidate_layers(unet)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"layers={list(names)!r}: unknown layer name(s) {unknown}; this U-Net "
+            f"offers {list(known)}."
+        )
+
+
+def layer_activations(unet, x_t, t, names):
+    """Run ``unet`` on ``x_t`` at timesteps ``t`` and return the maps of ``names``.
+
+    Returns a dict ``name -> tensor (n, C, h, w)``. The forward pass stops
+    after the last of ``names`` in forward order, so the layers after it cost
+    nothing; the result equals what the same hooks see in a full forward.
+    """
+    modules = candidate_layers(unet)
+    wanted = set(names)
+    maps = {}
+
+    def make_hook(name):
+        def hook(module, inputs, output):
+            # Down blocks return (hidden_states, residuals).
+            maps[name] = output[0] if isinstance(output, tuple) else output
+            if len(maps) == len(wanted):
+                raise _StopForward
+        return hook
+
+    handles = [modules[name].register_forward_hook(make_hook(name)) for name in wanted]
+    try:
+        unet(x_t, t)
+    except _StopForward:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return maps
+
+
+def pool(maps, pooling):
+    """Pool a batch of maps ``(n, C, h, w)`` to vectors ``(n, D)``."""
+    if pooling == "avg":
+        return maps.mean(dim=(2, 3))
+    if pooling == "max":
+        return maps.amax(dim=(2, 3))
+    if pooling == "avgmax":
+        return torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
+    if pooling == "flatten":
+        return maps.flatten(1)
+    if isinstance(pooling, (int, np.integer)):
+        return F.adaptive_avg_pool2d(maps, int(pooling)).flatten(1)
+    raise ValueError(f"pooling={pooling!r}: expected one of {POOLINGS} or an int grid size.")
+
+
+def cell_features(unet, scheduler, x0, t, names, noise_bank, pooling):
+    """Pooled, noise-averaged features of the batch ``x0`` at timestep ``t``.
+
+    Differentiable with respect to the U-Net's weights when called with
+    grad enabled (fine-tuning uses it so). ``noise_bank`` has shape
+    ``(n_draws, C, H, W)``; draw ``k`` is added to every sample alike.
+
+    Returns a dict ``name -> tensor (n, D)``.
+    """
+    n = x0.shape[0]
+    n_draws = noise_bank.shape[0]
+    # All draws go through in one batch: one forward instead of n_draws.
+    x_rep = x0.repeat(n_draws, 1, 1, 1)
+    eps = noise_bank.repeat_interleave(n, dim=0)
+    t_vec = torch.full((n * n_draws,), int(t), device=x0.device, dtype=torch.long)
+    x_t = scheduler.add_noise(x_rep, eps, t_vec)
+    maps = layer_activations(unet, x_t, t_vec, names)
+    return {
+        name: pool(m, pooling).reshape(n_draws, n, -1).mean(dim=0)
+        for name, m in maps.items()
+    }
+
+
+@torch.no_grad()
+def extract_features(unet, scheduler, X, t, names, noise_bank, pooling, batch_size,
+                     device):
+    """Features of every row of the image tensor ``X`` at ``t``, batch by batch.
+
+    Returns a dict ``name -> ndarray (n, D)`` of float32; only the layers in
+    ``names`` are held.
+    """
+    chunks = {name: [] for name in names}
+    # Each batch is repeated n_draws times inside cell_features.
+    step = max(1, batch_size // noise_bank.shape[0])
+    for start in range(0, X.shape[0], step):
+        xb = X[start:start + step].to(device)
+        feats = cell_features(unet, scheduler, xb, t, names, noise_bank, pooling)
+        for name in names:
+            chunks[name].append(feats[name].float().cpu())
+    return {name: torch.cat(chunks[name]).numpy() for name in names}

@@ -1,0 +1,148 @@
+"""Input stage: from a user's array to scaled image tensors a U-Net can take.
+
+Images arrive as ``(n, H, W)``, ``(n, C, H, W)`` or flattened rows ``(n, d)``.
+Rows are read as images when ``image_shape`` is given or ``d`` is a perfect
+square; any other table is laid out on a small zero-padded square grid so that
+it goes through the very same diffusion path as images do.
+
+The layout and the scaling to ``[-1, 1]`` (the range DDPM checkpoints expect)
+are learned once in ``fit`` and stored in an :class:`InputLayout`, which
+``predict`` and ``transform`` reuse.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+import torch
+
+# Rows whose square side is below this are treated as a table, not an image:
+# a 1x1 or 2x2 "image" is far more likely a table of 1 or 4 columns.
+_MIN_IMAGE_SIDE = 3
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """How rows of a 2-D array map to padded, scaled image tensors.
+
+    Attributes
+    ----------
+    kind : {"image", "table"}
+        ``"table"`` when the columns were laid out on a square grid.
+    image_shape : tuple of int
+        ``(C, H, W)`` of the image before padding.
+    padded_shape : tuple of int
+        ``(H_pad, W_pad)`` after zero padding to a size the U-Net accepts.
+    offset, scale : ndarray
+        ``x_scaled = (x - offset) * scale - 1``: one value per image for images,
+        one per column for tables.
+    """
+
+    kind: str
+    image_shape: tuple
+    padded_shape: tuple
+    offset: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def n_features(self):
+        if self.kind == "table":
+            return self.offset.shape[0]
+        return int(np.prod(self.image_shape))
+
+    def to_tensor(self, X, dtype=torch.float32):
+        """Scale the flat rows ``X`` (n, d) and lay them out as ``(n, C, H_pad, W_pad)``."""
+        X = np.asarray(X, dtype=np.float64)
+        Xs = (X - self.offset) * self.scale - 1.0
+        c, h, w = self.image_shape
+        if self.kind == "table":
+            grid = np.zeros((X.shape[0], h * w), dtype=np.float64)
+            grid[:, : X.shape[1]] = Xs
+            Xs = grid
+        imgs = torch.as_tensor(Xs.reshape(-1, c, h, w), dtype=dtype)
+        ph, pw = self.padded_shape
+        if (ph, pw) != (h, w):
+            # Padding with the value of a blank pixel (-1 after scaling) keeps
+            # the borders looking like background rather than mid-grey.
+            imgs = torch.nn.functional.pad(imgs, (0, pw - w, 0, ph - h), value=-1.0)
+        return imgs
+
+
+def flatten_images(X, image_shape=None):
+    """Return ``(X2d, image_shape)`` with images flattened to rows.
+
+    ``X`` is an array already checked for dtype and finiteness. 3-D input is
+    ``(n, H, W)``, 4-D is ``(n, C, H, W)``, 2-D stays as it is. ``image_shape``
+    is the ``(C, H, W)`` taken from the array's own shape when it is 3-D or
+    4-D, else the user's ``image_shape`` parameter (normalised to 3 ints) or
+    None.
+    """
+    if X.ndim == 3:
+        shape = (1, X.shape[1], X.shape[2])
+    elif X.ndim == 4:
+        shape = tuple(X.shape[1:])
+    elif X.ndim == 2:
+        shape = None if image_shape is None else _as_chw(image_shape)
+    else:
+        raise ValueError(
+            "X must be 2-D (n_samples, n_features), 3-D (n_samples, H, W) or "
+            f"4-D (n_samples, C, H, W); got an array with {X.ndim} dimension(s) "
+            f"of shape {X.shape}."
+        )
+    if shape is not None and X.ndim == 2 and int(np.prod(shape)) != X.shape[1]:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)} holds {int(np.prod(shape))} "
+            f"values per image, but X has {X.shape[1]} features per row."
+        )
+    return X.reshape(X.shape[0], -1), shape
+
+
+def _as_chw(image_shape):
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) == 2:
+        shape = (1,) + shape
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            "image_shape must be (H, W) or (C, H, W) with positive sizes; "
+            f"got {image_shape!r}."
+        )
+    return shape
+
+
+def fit_layout(X2d, image_shape, multiple):
+    """Learn the layout and scaling of the rows ``X2d``.
+
+    Parameters
+    ----------
+    X2d : ndarray of shape (n_samples, n_features)
+    image_shape : tuple (C, H, W) or None
+        Known image shape; None lets the number of features decide.
+    multiple : int
+        The padded height and width are rounded up to a multiple of this
+        (``2 ** n_downsamplings`` of the U-Net).
+    """
+    d = X2d.shape[1]
+    side = math.isqrt(d)
+    if image_shape is None and side * side == d and side >= _MIN_IMAGE_SIDE:
+        image_shape = (1, side, side)
+    if image_shape is not None:
+        kind = "image"
+        lo, hi = float(X2d.min()), float(X2d.max())
+        offset = np.array(lo)
+        scale = np.array(2.0 / (hi - lo) if hi > lo else 1.0)
+    else:
+        kind = "table"
+        side = max(math.ceil(math.sqrt(d)), 2)
+        image_shape = (1, side, side)
+        # Columns of a table carry their own units, so each is scaled alone.
+        lo, hi = X2d.min(axis=0), X2d.max(axis=0)
+        span = hi - lo
+        offset = lo.astype(np.float64)
+        scale = np.where(span > 0, 2.0 / np.where(span > 0, span, 1.0), 1.0)
+    _, h, w = image_shape
+    padded = (_round_up(h, multiple), _round_up(w, multiple))
+    return InputLayout(kind, tuple(int(s) for s in image_shape), padded, offset, scale)
+
+
+def _round_up(n, multiple):
+    return int(math.ceil(n / multiple) * multiple)

@@ -1,0 +1,133 @@
+"""Search stage: find the Clustering-Optimal Layer (COL) and Timestep (COT).
+
+Without labels, each (layer, timestep) cell is scored by how well its
+features cluster on a subset of the data. The search is made cheap by the
+"weak coupling" the DiEC paper reports (the best layer hardly moves with the
+timestep):
+
+1. coarse: one forward per coarse timestep reads every layer at once
+   through hooks; every layer is scored at every coarse timestep, and COL is
+   the layer with the best mean score;
+2. refine: only COL is scored on a finer set of timesteps around its best
+   coarse timestep, with forwards that stop after COL.
+
+Features of each cell are projected on their leading principal components
+before scoring, so that layers of very different widths are compared in
+spaces of one size (silhouette and friends are not comparable across
+dimensions).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+from ._features import extract_features
+from ._progress import progress
+
+
+def _silhouette(Z, labels):
+    return silhouette_score(Z, labels)
+
+
+def _neg_davies_bouldin(Z, labels):
+    return -davies_bouldin_score(Z, labels)
+
+
+SCORERS = {
+    "silhouette": _silhouette,
+    "calinski_harabasz": calinski_harabasz_score,
+    "davies_bouldin": _neg_davies_bouldin,
+}
+
+
+@dataclass
+class SearchResult:
+    """What the search found, in the shape the estimator stores it."""
+
+    layers: list
+    timesteps: np.ndarray
+    scores: np.ndarray  # (n_layers, n_timesteps), NaN where not evaluated
+    col: str
+    cot: int
+    n_evaluated: int
+
+
+def project(F, n_components, random_state):
+    """PCA projection of features ``F`` to at most ``n_components`` dimensions."""
+    n_components = min(n_components, F.shape[0] - 1, F.shape[1])
+    if n_components < 1:
+        return F - F.mean(axis=0)
+    pca = PCA(n_components=n_components, random_state=random_state)
+    return pca.fit_transform(F)
+
+
+def clusterability(F, n_clusters, score, n_components, random_state):
+    """Score of one cell's features ``F``: higher means more clusterable.
+
+    ``score`` is a name in :data:`SCORERS`, applied to a k-means partition
+    of the projected features into ``n_clusters``, or a callable
+    ``score(F, n_clusters, random_state) -> float`` given the raw features.
+    """
+    if callable(score):
+        return float(score(F, n_clusters, random_state))
+    Z = project(F, n_components, random_state)
+    if np.ptp(Z, axis=0).max(initial=0.0) <= 1e-12:
+        return -np.inf  # every sample maps to the same point: nothing to cluster
+    labels = KMeans(n_clusters, n_init=3, random_state=random_state).fit_predict(Z)
+    if np.unique(labels).size < 2:
+        return -np.inf
+    return float(SCORERS[score](Z, labels))
+
+
+def refine_timesteps(coarse, best, n_refine, t_max):
+    """Timesteps between the neighbours of ``best`` in the sorted ``coarse`` grid."""
+    coarse = np.sort(np.asarray(coarse))
+    i = int(np.searchsorted(coarse, best))
+    lo = coarse[i - 1] if i > 0 else 0
+    hi = coarse[i + 1] if i + 1 < coarse.size else t_max - 1
+    grid = np.unique(np.linspace(lo, hi, n_refine + 2).round().astype(int))
+    return [int(t) for t in grid if t not in set(coarse.tolist())]
+
+
+def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score,
+           n_components, noise_bank, pooling, batch_size, device, random_state,
+           verbose=0):
+    """Score the (layer, timestep) grid on the image tensor ``X`` (the subset).
+
+    Parameters mirror the estimator's. ``timesteps`` is the coarse grid;
+    ``n_refine`` timesteps are added around the best one on COL (0 skips
+    the refinement).
+    """
+    layers = list(layers)
+    coarse = sorted(int(t) for t in timesteps)
+    table = {}  # (layer, t) -> score
+
+    def score_cell(F):
+        return clusterability(F, n_clusters, score, n_components, random_state)
+
+    for t in progress(coarse, verbose, desc="search: all layers"):
+        feats = extract_features(unet, scheduler, X, t, layers, noise_bank, pooling,
+                                 batch_size, device)
+        for name in layers:
+            table[(name, t)] = score_cell(feats.pop(name))
+
+    mean_by_layer = [np.mean([table[(name, t)] for t in coarse]) for name in layers]
+    col = layers[int(np.argmax(mean_by_layer))]
+    best_coarse = max(coarse, key=lambda t: table[(col, t)])
+
+    fine = refine_timesteps(coarse, best_coarse, n_refine, scheduler.config.num_train_timesteps)
+    if n_refine > 0:
+        for t in progress(fine, verbose, desc=f"search: timesteps on {col}"):
+            F = extract_features(unet, scheduler, X, t, [col], noise_bank, pooling,
+                                 batch_size, device)[col]
+            table[(col, t)] = score_cell(F)
+
+    all_t = np.array(sorted({t for _, t in table}), dtype=int)
+    scores = np.full((len(layers), all_t.size), np.nan)
+    for (name, t), value in table.items():
+        scores[layers.index(name), int(np.searchsorted(all_t, t))] = value
+    cot = max((t for (name, t) in table if name == col), key=lambda t: table[(col, t)])
+    return SearchResult(layers, all_t, scores, col, int(cot), len(table))
