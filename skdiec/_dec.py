@@ -23,11 +23,19 @@ from ._torch_utils import randint
 
 
 def soft_assignment(z, centers, alpha):
-    """Student-t soft assignment ``Q`` of the rows of ``z`` to ``centers``."""
-    sq_dist = torch.cdist(z, centers).pow(2)
+    """Student-t soft assignment ``Q`` of the rows of ``z`` to ``centers``.
+
+    Computed in float64 from explicit differences: squared distances stay
+    finite for far-off points and half-precision features, and the gradient
+    stays defined for a sample sitting exactly on a centre (where
+    ``cdist``'s square root is not differentiable).
+    """
+    out_dtype = torch.promote_types(z.dtype, torch.float32)
+    diff = z.double()[:, None, :] - centers.double()[None, :, :]
+    sq_dist = diff.pow(2).sum(dim=2)
     # Normalising in log space avoids 0/0 when every kernel underflows.
     logits = -(alpha + 1.0) / 2.0 * torch.log1p(sq_dist / alpha)
-    return torch.softmax(logits, dim=1)
+    return torch.softmax(logits, dim=1).to(out_dtype)
 
 
 def target_distribution(q):

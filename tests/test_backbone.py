@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DModel
+
+from skdiec import _backbone
+from skdiec._torch_utils import make_generator
+
+
+def tiny_unet(seed=0, in_channels=1):
+    return _backbone.build_unet(in_channels, (8, 8), (8, 16), layers_per_block=1, seed=seed)
+
+
+def test_build_is_seeded_and_leaves_global_rng_alone():
+    state = torch.get_rng_state()
+    a, b = tiny_unet(0), tiny_unet(0)
+    assert torch.equal(state, torch.get_rng_state())
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    c = tiny_unet(1)
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+
+
+def test_groupnorm_groups_divide_odd_widths():
+    unet = _backbone.build_unet(1, (8, 8), (12, 18), layers_per_block=1, seed=0)
+    assert unet.config.norm_num_groups == 6
+    assert _backbone.downsampling_factor(unet) == 2
+
+
+def test_pretraining_lowers_the_ddpm_loss():
+    torch.manual_seed(0)
+    X = torch.rand(64, 1, 8, 8) * 2 - 1
+    unet = tiny_unet()
+    history = _backbone.pretrain(unet, X, _backbone.make_scheduler(), epochs=8, batch_size=32,
+                                 learning_rate=3e-3, generator=make_generator(0),
+                                 device=torch.device("cpu"))
+    assert len(history) == 8 and np.all(np.isfinite(history))
+    assert history[-1] < history[0]
+    assert not unet.training
+
+
+def test_instance_is_deep_copied(tmp_path):
+    unet = tiny_unet()
+    copied = _backbone.load_unet(unet)
+    assert copied is not unet
+    with torch.no_grad():
+        next(copied.parameters()).add_(1.0)
+    assert not torch.equal(next(copied.parameters()), next(unet.parameters()))
+
+
+def test_folder_and_pipeline_folder_load(tmp_path):
+    unet = tiny_unet()
+    unet.save_pretrained(tmp_path / "unet_only")
+    unet.save_pretrained(tmp_path / "pipeline" / "unet")
+    for folder in (tmp_path / "unet_only", tmp_path / "pipeline"):
+        loaded = _backbone.load_unet(folder)
+        for pa, pb in zip(unet.parameters(), loaded.parameters()):
+            assert torch.equal(pa, pb)
+
+
+def test_unknown_hub_id_offline_gives_a_clear_error():
+    with pytest.raises(ValueError, match="not a local folder.*save_pretrained"):
+        _backbone.load_unet("no-such-user/no-such-model")
+
+
+def test_unet_that_cannot_take_the_images():
+    with pytest.raises(ValueError, match="expects 1 input channel.*3 channel"):
+        _backbone.check_unet_fits(tiny_unet(), (3, 8, 8))
+    odd = UNet2DModel(sample_size=8, in_channels=1, out_channels=2, block_out_channels=(8, 16),
+                      layers_per_block=1, down_block_types=("DownBlock2D",) * 2,
+                      up_block_types=("UpBlock2D",) * 2, norm_num_groups=8)
+    with pytest.raises(ValueError, match="output as many channels"):
+        _backbone.check_unet_fits(odd, (1, 8, 8))

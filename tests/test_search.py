@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+from skdiec import _backbone, _search
+
+LAYERS = ["down.0", "mid", "up.0"]
+
+
+def fake_features(best_layer, best_t):
+    """Features whose clusterability peaks at (best_layer, best_t) and falls
+    off with the distance in timestep; every other layer is pure noise."""
+    centers = np.random.RandomState(0).normal(size=(4, 6)) * 6
+
+    def extract(unet, scheduler, X, t, names, noise_bank, pooling, batch_size, device):
+        out = {}
+        for name in names:
+            rng = np.random.RandomState(hash((name, t)) % 2**31)
+            n = X.shape[0]
+            if name == best_layer:
+                spread = 1.0 + abs(t - best_t) / 40.0
+                y = np.arange(n) % 4
+                out[name] = centers[y] + rng.normal(scale=spread, size=(n, 6))
+            else:
+                out[name] = rng.normal(size=(n, 6))
+        return out
+
+    return extract
+
+
+def test_search_finds_the_known_best_cell(monkeypatch):
+    calls = []
+    real = fake_features("mid", 130)
+
+    def spy(unet, scheduler, X, t, names, *args):
+        calls.append((t, tuple(names)))
+        return real(unet, scheduler, X, t, names, *args)
+
+    monkeypatch.setattr(_search, "extract_features", spy)
+    result = _search.search(
+        None, _backbone.make_scheduler(), np.zeros((200, 1)), layers=LAYERS,
+        timesteps=[10, 100, 200, 400], n_refine=5, n_clusters=4, score="silhouette",
+        n_components=6, noise_bank=None, pooling="avg", batch_size=64, device="cpu",
+        random_state=0,
+    )
+    assert result.col == "mid"
+    # Refinement ran between the neighbours of the best coarse step (100),
+    # on COL alone, and found a step closer to 130 than the coarse grid had.
+    assert abs(result.cot - 130) < 30
+    coarse_calls = [c for c in calls if len(c[1]) == 3]
+    fine_calls = [c for c in calls if len(c[1]) == 1]
+    assert [c[0] for c in coarse_calls] == [10, 100, 200, 400]
+    assert fine_calls and all(c[1] == ("mid",) and 10 < c[0] < 200 for c in fine_calls)
+    # The table: every layer on the coarse grid, only COL elsewhere.
+    assert result.scores.shape == (3, result.timesteps.size)
+    for j, t in enumerate(result.timesteps):
+        evaluated = ~np.isnan(result.scores[:, j])
+        if t in (10, 100, 200, 400):
+            assert evaluated.all()
+        else:
+            assert evaluated.tolist() == [False, True, False]
+    assert result.n_evaluated == 3 * 4 + len(fine_calls)
+
+
+def test_refine_timesteps_between_neighbours():
+    assert _search.refine_timesteps([0, 100, 200], 100, 3, 1000) == [50, 150]
+    assert _search.refine_timesteps([0, 100, 200], 100, 1, 1000) == []
+    fine = _search.refine_timesteps([10, 50], 50, 4, 1000)
+    assert min(fine) > 10 and max(fine) < 999 and 50 not in fine
+
+
+@pytest.mark.parametrize("score", list(_search.SCORERS))
+def test_clusterability_ranks_separated_data_higher(score):
+    X_good, _ = make_blobs(300, n_features=8, centers=4, cluster_std=0.5, random_state=0)
+    X_bad = np.random.RandomState(0).normal(size=(300, 8))
+    good = _search.clusterability(X_good, 4, score, 5, 0)
+    bad = _search.clusterability(X_bad, 4, score, 5, 0)
+    assert good > bad
+
+
+def test_constant_features_score_worst():
+    assert _search.clusterability(np.ones((50, 4)), 3, "silhouette", 3, 0) == -np.inf
+
+
+def test_callable_score_gets_the_raw_features():
+    seen = {}
+
+    def score(F, n_clusters, random_state):
+        seen["shape"] = F.shape
+        return 1.5
+
+    assert _search.clusterability(np.zeros((10, 7)), 2, score, 3, 0) == 1.5
+    assert seen["shape"] == (10, 7)
