@@ -73,6 +73,10 @@ class DiffusionEmbeddedClustering(
     pretrain_learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule) in pretraining.
 
+    pretrain_batch_size : int, default=64
+        Images per pretraining step (at most ``batch_size``). Small batches
+        give many optimiser steps per epoch, which small data sets need.
+
     layers : "all" or list of str, default="all"
         Candidate layers for the search, by name: ``"down.i"`` (output of
         down block i), ``"mid"`` (bottleneck) and ``"up.i"`` (output of up
@@ -232,6 +236,7 @@ class DiffusionEmbeddedClustering(
         "unet_channels": [tuple, list],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_batch_size": [Interval(Integral, 1, None, closed="left")],
         "layers": [StrOptions({"all"}), list, tuple],
         "timesteps": ["array-like"],
         "n_refine_timesteps": [Interval(Integral, 0, None, closed="left")],
@@ -261,6 +266,7 @@ class DiffusionEmbeddedClustering(
         unet_channels=(32, 64, 64),
         pretrain_epochs="auto",
         pretrain_learning_rate=2e-3,
+        pretrain_batch_size=64,
         layers="all",
         timesteps=(1, 25, 50, 100, 200, 400, 700),
         n_refine_timesteps=4,
@@ -286,6 +292,7 @@ class DiffusionEmbeddedClustering(
         self.unet_channels = unet_channels
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
+        self.pretrain_batch_size = pretrain_batch_size
         self.layers = layers
         self.timesteps = timesteps
         self.n_refine_timesteps = n_refine_timesteps
@@ -358,7 +365,8 @@ class DiffusionEmbeddedClustering(
         scheduler = _backbone.make_scheduler()
         X_img = layout.to_tensor(X2d)
         pretrain_loss = _backbone.pretrain(
-            unet, X_img, scheduler, epochs=epochs, batch_size=self.batch_size,
+            unet, X_img, scheduler, epochs=epochs,
+            batch_size=min(self.pretrain_batch_size, self.batch_size),
             learning_rate=self.pretrain_learning_rate, generator=generator,
             device=device, verbose=self.verbose,
         )

@@ -87,7 +87,8 @@ def refine_timesteps(coarse, best, n_refine, t_max):
     coarse = np.sort(np.asarray(coarse))
     i = int(np.searchsorted(coarse, best))
     lo = coarse[i - 1] if i > 0 else 0
-    hi = coarse[i + 1] if i + 1 < coarse.size else t_max - 1
+    # Past the last coarse step, search as far above it as its neighbour is below.
+    hi = coarse[i + 1] if i + 1 < coarse.size else min(t_max - 1, 2 * best - lo)
     grid = np.unique(np.linspace(lo, hi, n_refine + 2).round().astype(int))
     return [int(t) for t in grid if t not in set(coarse.tolist())]
 

@@ -1,0 +1,210 @@
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score, make_scorer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skdiec import DiEC, DiffusionEmbeddedClustering
+from skdiec import _backbone
+
+from .conftest import FAST
+
+
+def test_alias():
+    assert DiEC is DiffusionEmbeddedClustering
+
+
+def test_fitted_attributes(fitted, digits):
+    X, _ = digits
+    est = fitted
+    assert est.labels_.shape == (len(X),) and est.labels_.dtype.kind == "i"
+    assert set(np.unique(est.labels_)) <= {0, 1, 2}
+    assert est.cluster_centers_.shape == (3, est.n_components_)
+    assert est.col_ in est.search_layers_
+    assert est.search_layers_ == ["down.0", "down.1", "mid", "up.0", "up.1"]
+    j = list(est.search_timesteps_).index(est.cot_)
+    i = est.search_layers_.index(est.col_)
+    assert est.search_scores_[i, j] == np.nanmax(est.search_scores_[i])
+    # coarse columns are full; refinement columns only on COL
+    for j, t in enumerate(est.search_timesteps_):
+        if t in (10, 100):
+            assert not np.isnan(est.search_scores_[:, j]).any()
+    assert est.n_features_in_ == 64
+    assert 0 < est.n_iter_ <= FAST["max_iter"]
+    assert len(est.pretrain_loss_) == 1
+    assert est.init_labels_.shape == (len(X),)
+    assert isinstance(est.unet_, torch.nn.Module)
+
+
+def test_labels_equal_predict_and_batches_do_not_matter(fitted, digits):
+    X, _ = digits
+    np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+    np.testing.assert_array_equal(fitted.predict(X[:7]), fitted.labels_[:7])
+    small = clone(fitted).set_params(batch_size=4)
+    small.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")
+                           or k.startswith("_")})
+    np.testing.assert_allclose(small.transform(X[:10]), fitted.transform(X[:10]),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_predict_proba_and_transform(fitted, digits):
+    X, _ = digits
+    Q = fitted.predict_proba(X[:20])
+    assert Q.shape == (20, 3)
+    np.testing.assert_allclose(Q.sum(axis=1), 1, rtol=1e-6)
+    Z = fitted.transform(X[:20])
+    assert Z.shape == (20, fitted.n_components_) and Z.dtype == np.float64
+    np.testing.assert_array_equal(Q.argmax(axis=1), fitted.predict(X[:20]))
+    names = fitted.get_feature_names_out()
+    assert list(names) == [f"diffusionembeddedclustering{i}" for i in range(4)]
+
+
+def test_flat_rows_and_images_give_the_same_model(digits):
+    X, _ = digits
+    a = DiEC(n_clusters=3, random_state=1, **FAST).fit(X)
+    b = DiEC(n_clusters=3, random_state=1, **FAST).fit(X.reshape(len(X), -1))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.predict(X[:5]), b.predict(X[:5].reshape(5, -1)))
+
+
+def test_same_seed_same_result_and_global_rng_untouched(digits):
+    X, _ = digits
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    a = DiEC(n_clusters=3, random_state=3, **FAST).fit(X)
+    b = DiEC(n_clusters=3, random_state=3, **FAST).fit(X)
+    assert torch.equal(torch_state, torch.get_rng_state())
+    assert np.array_equal(np_state[1], np.random.get_state()[1])
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert (a.col_, a.cot_) == (b.col_, b.cot_)
+
+
+def test_pickle_and_joblib_round_trip(fitted, digits, tmp_path):
+    X, _ = digits
+    expected = fitted.predict_proba(X)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+    joblib.dump(fitted, tmp_path / "est.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "est.joblib").predict_proba(X), expected)
+
+
+def test_user_unet_is_used_and_not_mutated(digits, tmp_path):
+    X, _ = digits
+    unet = _backbone.build_unet(1, (8, 8), (8, 16), layers_per_block=1, seed=0)
+    before = [p.detach().clone() for p in unet.parameters()]
+    params = dict(FAST, pretrain_epochs=1)
+    est = DiEC(n_clusters=3, unet=unet, random_state=0, **params).fit(X)
+    assert est.unet_ is not unet
+    for p, q in zip(before, unet.parameters()):
+        assert torch.equal(p, q)
+    # The same model from a save_pretrained folder gives the same fit.
+    unet.save_pretrained(tmp_path / "unet")
+    est2 = DiEC(n_clusters=3, unet=str(tmp_path / "unet"), random_state=0, **params).fit(X)
+    np.testing.assert_array_equal(est.labels_, est2.labels_)
+
+
+def test_given_unet_skips_pretraining_by_default(digits):
+    X, _ = digits
+    unet = _backbone.build_unet(1, (8, 8), (8, 16), layers_per_block=1, seed=0)
+    params = {k: v for k, v in FAST.items() if k != "pretrain_epochs"}
+    est = DiEC(n_clusters=3, unet=unet, random_state=0, **params).fit(X)
+    assert est.pretrain_loss_ == []
+
+
+def test_fine_tuned_unet_stays_a_denoiser(fitted, digits):
+    # The DDPM loss of the fitted U-Net on the data is far below the loss of
+    # predicting zero noise (which is 1): the model is still generative.
+    X, _ = digits
+    gen = torch.Generator().manual_seed(0)
+    X_img = fitted._layout.to_tensor(X.reshape(len(X), -1))
+    with torch.no_grad():
+        loss = _backbone.denoising_loss(fitted.unet_, X_img, fitted._scheduler, gen)
+    assert loss.item() < 0.9
+
+
+def test_in_pipeline_and_grid_search(digits):
+    X, y = digits
+    pipe = make_pipeline(FunctionTransformer(lambda a: a / 16.0), DiEC(random_state=0, **FAST))
+    pipe.set_params(diffusionembeddedclustering__n_clusters=3)
+    labels = pipe.fit_predict(X.reshape(len(X), -1))
+    assert labels.shape == (len(X),)
+
+    grid = {"n_clusters": [2, 3]}
+    unsupervised = GridSearchCV(DiEC(random_state=0, **FAST), grid, cv=2).fit(
+        X.reshape(len(X), -1))
+    assert unsupervised.best_params_["n_clusters"] in (2, 3)
+    assert np.isfinite(unsupervised.cv_results_["mean_test_score"]).all()
+    supervised = GridSearchCV(DiEC(random_state=0, **FAST), grid, cv=2,
+                              scoring=make_scorer(adjusted_rand_score)).fit(
+        X.reshape(len(X), -1), y)
+    assert np.isfinite(supervised.cv_results_["mean_test_score"]).all()
+
+
+def test_score_is_the_silhouette_of_the_prediction(fitted, digits):
+    from sklearn.metrics import silhouette_score
+
+    X, _ = digits
+    expected = silhouette_score(fitted.transform(X), fitted.predict(X))
+    assert fitted.score(X) == pytest.approx(expected, rel=1e-5)
+
+
+def test_verbose_zero_is_silent(digits, capsys):
+    X, _ = digits
+    DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_verbose_shows_progress_with_loss(digits, capsys):
+    X, _ = digits
+    DiEC(n_clusters=3, random_state=0, verbose=1, **FAST).fit(X)
+    err = capsys.readouterr().err
+    assert "pretrain U-Net" in err and "search" in err and "DEC fine-tuning" in err
+    assert "loss=" in err
+
+
+def test_tabular_input_goes_through_the_unet():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(90, n_features=5, centers=3, random_state=0)
+    est = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    assert est._layout.kind == "table" and est._layout.image_shape == (1, 3, 3)
+    assert adjusted_rand_score(y, est.labels_) > 0.5
+
+
+def test_multichannel_images(digits):
+    X, _ = digits
+    X3 = np.stack([X, X[:, ::-1], X.transpose(0, 2, 1)], axis=1)  # (n, 3, 8, 8)
+    est = DiEC(n_clusters=3, random_state=0, **FAST).fit(X3)
+    assert est.unet_.config.in_channels == 3 and est.n_features_in_ == 192
+    assert est.predict(X3[:4]).shape == (4,)
+
+
+def test_image_shape_for_rows(digits):
+    X, _ = digits
+    rows = X[:, :, :6].reshape(len(X), -1)  # 8x6 images as 48-value rows
+    est = DiEC(n_clusters=3, image_shape=(8, 6), random_state=0, **FAST).fit(rows)
+    assert est._layout.image_shape == (1, 8, 6) and est._layout.padded_shape == (8, 6)
+
+
+def test_named_layers_and_single_cell(digits):
+    X, _ = digits
+    params = dict(FAST, timesteps=[40], n_refine_timesteps=0)
+    est = DiEC(n_clusters=3, layers=["mid"], random_state=0, **params).fit(X)
+    assert (est.col_, est.cot_) == ("mid", 40)
+    assert est.search_scores_.shape == (1, 1)
+
+
+def test_no_fine_tuning_keeps_kmeans(digits):
+    X, _ = digits
+    est = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter=0)).fit(X)
+    assert est.n_iter_ == 0
+    np.testing.assert_array_equal(est.labels_, est.init_labels_)
