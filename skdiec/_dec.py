@@ -119,7 +119,8 @@ def reseed_empty_clusters(Z, q, centers):
 
 
 def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interval, tol,
-              denoising_weight, learning_rate, batch_size, generator, device, verbose=0):
+              denoising_weight, learning_rate, batch_size, train_batch_size, generator, device,
+              verbose=0):
     """Train the U-Net and ``centers`` (a Parameter) together, in place.
 
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
@@ -130,7 +131,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     n = X.shape[0]
     params = [p for p in unet.parameters() if p.requires_grad] + [centers]
     optimizer = torch.optim.Adam(params, lr=learning_rate)
-    batch = min(batch_size, n)
+    batch = min(train_batch_size, n)
     history, prev_labels, step = [], None, 0
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:

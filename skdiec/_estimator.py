@@ -25,6 +25,13 @@ from . import _backbone, _dec, _features, _input, _search
 from ._torch_utils import make_generator, resolve_device, torch_seed
 
 _FLOAT_DTYPES = (np.float64, np.float32)
+_WARD_MAX_SAMPLES = 5000
+
+
+def _nearest(Z, centers):
+    """Index of the nearest centre of each row of ``Z``."""
+    d = ((Z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    return d.argmin(axis=1)
 
 
 class DiffusionEmbeddedClustering(
@@ -73,9 +80,10 @@ class DiffusionEmbeddedClustering(
     pretrain_learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule) in pretraining.
 
-    pretrain_batch_size : int, default=64
-        Images per pretraining step (at most ``batch_size``). Small batches
-        give many optimiser steps per epoch, which small data sets need.
+    train_batch_size : int, default=64
+        Images per optimiser step in pretraining and fine-tuning (at most
+        ``batch_size``). Small batches give many steps per epoch, which small
+        data sets need, and keep each fine-tuning step cheap.
 
     layers : "all" or list of str, default="all"
         Candidate layers for the search, by name: ``"down.i"`` (output of
@@ -93,12 +101,18 @@ class DiffusionEmbeddedClustering(
         Size of the random subset the search scores cells on (all samples if
         fewer). The PCA of the clustering space is fitted on it too.
 
-    search_score : {"silhouette", "calinski_harabasz", "davies_bouldin"} or callable, \
-            default="silhouette"
-        Clusterability of a cell: the named index of a k-means partition of
-        the cell's features (projected to ``n_components``), or a callable
-        ``score(features, n_clusters, random_state) -> float`` (higher is
-        better).
+    search_score : {"silhouette", "spectral_silhouette", "calinski_harabasz", \
+            "davies_bouldin"} or callable, default="silhouette"
+        Clusterability of a cell: the named index of a partition (by
+        ``init``) of the cell's features projected to ``n_components``, or a
+        callable ``score(features, n_clusters, random_state) -> float``
+        (higher is better). "spectral_silhouette" measures the silhouette in
+        a spectral embedding of the k-nearest-neighbour graph.
+
+    init : {"ward", "kmeans"}, default="ward"
+        How the partition that scores a cell and the initial centres of
+        fine-tuning are found: Ward linkage (deterministic; on at most 5000
+        samples, a random subset beyond that) or k-means (10 restarts).
 
     n_noise_draws : int, default=4
         Size of the fixed bank of noise images ``eps``. Features are averaged
@@ -236,12 +250,13 @@ class DiffusionEmbeddedClustering(
         "unet_channels": [tuple, list],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "pretrain_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "train_batch_size": [Interval(Integral, 1, None, closed="left")],
         "layers": [StrOptions({"all"}), list, tuple],
         "timesteps": ["array-like"],
         "n_refine_timesteps": [Interval(Integral, 0, None, closed="left")],
         "search_n_samples": [Interval(Integral, 2, None, closed="left")],
         "search_score": [StrOptions(set(_search.SCORERS)), callable],
+        "init": [StrOptions(set(_search.PARTITIONS))],
         "n_noise_draws": [Interval(Integral, 1, None, closed="left")],
         "pooling": [StrOptions(set(_features.POOLINGS)), Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -266,12 +281,13 @@ class DiffusionEmbeddedClustering(
         unet_channels=(32, 64, 64),
         pretrain_epochs="auto",
         pretrain_learning_rate=2e-3,
-        pretrain_batch_size=64,
+        train_batch_size=64,
         layers="all",
         timesteps=(1, 25, 50, 100, 200, 400, 700),
         n_refine_timesteps=4,
         search_n_samples=1000,
         search_score="silhouette",
+        init="ward",
         n_noise_draws=4,
         pooling="flatten",
         n_components=32,
@@ -292,12 +308,13 @@ class DiffusionEmbeddedClustering(
         self.unet_channels = unet_channels
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_batch_size = pretrain_batch_size
+        self.train_batch_size = train_batch_size
         self.layers = layers
         self.timesteps = timesteps
         self.n_refine_timesteps = n_refine_timesteps
         self.search_n_samples = search_n_samples
         self.search_score = search_score
+        self.init = init
         self.n_noise_draws = n_noise_draws
         self.pooling = pooling
         self.n_components = n_components
@@ -366,7 +383,7 @@ class DiffusionEmbeddedClustering(
         X_img = layout.to_tensor(X2d)
         pretrain_loss = _backbone.pretrain(
             unet, X_img, scheduler, epochs=epochs,
-            batch_size=min(self.pretrain_batch_size, self.batch_size),
+            batch_size=min(self.train_batch_size, self.batch_size),
             learning_rate=self.pretrain_learning_rate, generator=generator,
             device=device, verbose=self.verbose,
         )
@@ -383,7 +400,8 @@ class DiffusionEmbeddedClustering(
             n_refine=self.n_refine_timesteps, n_clusters=self.n_clusters,
             score=self.search_score, n_components=self.n_components,
             noise_bank=noise_bank, pooling=self.pooling, batch_size=self.batch_size,
-            device=device, random_state=search_seed, verbose=self.verbose,
+            device=device, random_state=search_seed, method=self.init,
+            verbose=self.verbose,
         )
         timings["search"] = time.perf_counter() - tic
 
@@ -396,10 +414,10 @@ class DiffusionEmbeddedClustering(
         embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
                                  noise_bank, self.pooling)
         Z = embedder.embed(X_img, self.batch_size, device).numpy()
-        kmeans = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(np.iinfo(np.int32).max))
-        init_labels = kmeans.fit_predict(Z)
+        init_centers = self._initial_centers(Z, rng)
+        init_labels = _nearest(Z, init_centers)
         centers = torch.nn.Parameter(
-            torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=device)
+            torch.as_tensor(init_centers, dtype=torch.float32, device=device)
         )
         timings["init"] = time.perf_counter() - tic
 
@@ -411,6 +429,7 @@ class DiffusionEmbeddedClustering(
                 max_iter=self.max_iter, update_interval=self.update_interval,
                 tol=self.tol, denoising_weight=self.denoising_weight,
                 learning_rate=self.learning_rate, batch_size=self.batch_size,
+                train_batch_size=min(self.train_batch_size, self.batch_size),
                 generator=generator, device=device, verbose=self.verbose,
             )
         timings["fine_tune"] = time.perf_counter() - tic
@@ -550,6 +569,18 @@ class DiffusionEmbeddedClustering(
 
     def _soft_assign(self, X_img):
         return self._soft_assign_embedded(self._embed(X_img))
+
+    def _initial_centers(self, Z, rng):
+        """Centres that fine-tuning starts from, found in the clustering space."""
+        seed = rng.randint(np.iinfo(np.int32).max)
+        if self.init == "kmeans":
+            return KMeans(self.n_clusters, n_init=10, random_state=seed).fit(Z).cluster_centers_
+        # Ward's memory grows with the square of the samples: bound it.
+        rows = Z
+        if Z.shape[0] > _WARD_MAX_SAMPLES:
+            rows = Z[np.sort(rng.choice(Z.shape[0], _WARD_MAX_SAMPLES, replace=False))]
+        labels = _search.partition(rows, self.n_clusters, "ward", seed)
+        return np.stack([rows[labels == k].mean(axis=0) for k in range(self.n_clusters)])
 
     def _check_timesteps(self):
         t = np.asarray(self.timesteps)
