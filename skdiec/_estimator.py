@@ -1,6 +1,7 @@
 """The DiEC estimator: orchestrates input, backbone, search, DEC and prediction."""
 
 import copy
+import math
 from numbers import Integral, Real
 import os
 import time
@@ -26,6 +27,7 @@ from ._torch_utils import make_generator, resolve_device, torch_seed
 
 _FLOAT_DTYPES = (np.float64, np.float32)
 _WARD_MAX_SAMPLES = 5000
+_AUTO_PRETRAIN_STEPS = 1500
 
 
 def _nearest(Z, centers):
@@ -74,8 +76,9 @@ class DiffusionEmbeddedClustering(
         multiple of ``2 ** (len(unet_channels) - 1)``.
 
     pretrain_epochs : int or "auto", default="auto"
-        Epochs of DDPM pretraining on ``X``. "auto" means 30 for a U-Net built
-        here and 0 for a given one.
+        Epochs of DDPM pretraining on ``X``. "auto" means 0 for a given U-Net,
+        and for one built here enough epochs for about 1500 optimiser steps of
+        ``train_batch_size`` images (at least 10, at most 100 epochs).
 
     pretrain_learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule) in pretraining.
@@ -373,7 +376,10 @@ class DiffusionEmbeddedClustering(
         if unet is None:
             unet = _backbone.build_unet(layout.image_shape[0], layout.padded_shape,
                                         channels, layers_per_block=1, seed=torch_seed(rng))
-            epochs = 30 if self.pretrain_epochs == "auto" else self.pretrain_epochs
+            epochs = self.pretrain_epochs
+            if epochs == "auto":
+                steps_per_epoch = math.ceil(n_samples / min(self.train_batch_size, self.batch_size))
+                epochs = int(np.clip(math.ceil(_AUTO_PRETRAIN_STEPS / steps_per_epoch), 10, 100))
         else:
             _backbone.check_unet_fits(unet, layout.image_shape)
             epochs = 0 if self.pretrain_epochs == "auto" else self.pretrain_epochs
