@@ -1,7 +1,9 @@
 """skdiec: Diffusion Embedded Clustering (DiEC) for scikit-learn users."""
 
+from . import datasets, metrics, plotting
 from ._estimator import DiEC, DiffusionEmbeddedClustering
 
 __version__ = "0.1.0"
 
-__all__ = ["DiEC", "DiffusionEmbeddedClustering", "__version__"]
+__all__ = ["DiEC", "DiffusionEmbeddedClustering", "datasets", "metrics", "plotting",
+           "__version__"]

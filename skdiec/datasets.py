@@ -1,0 +1,255 @@
+"""Image-clustering benchmark datasets, read from local files.
+
+Each loader reads the standard files from ``path`` when given. With no path it
+looks in the data home (the ``SKDIEC_DATA`` environment variable, else
+``~/skdiec_data``) and, when the files are not there, downloads them from
+their official source, checking each file's MD5 sum. Offline, it fails with a
+message that says which files to put where.
+
+Every loader returns a :class:`~sklearn.utils.Bunch` with ``images``
+``(n, H, W)`` as float32 in ``[0, 1]``, ``data`` (the images flattened),
+``target`` and ``DESCR``, or ``(images, target)`` with ``return_X_y=True``.
+"""
+
+import gzip
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = [
+    "get_data_home",
+    "load_digits_images",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_usps",
+]
+
+_IDX_NAMES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+_MNIST = {
+    "name": "mnist",
+    "url": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "md5": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "descr": "MNIST handwritten digits (LeCun, Cortes, Burges), 28x28, CC BY-SA 3.0.",
+}
+
+_FASHION = {
+    "name": "fashion_mnist",
+    "url": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "md5": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    "descr": "Fashion-MNIST (Xiao, Rasul, Vollgraf, 2017), 28x28 greyscale, MIT licence.",
+}
+
+# USPS as LIBSVM files (values in [-1, 1]), the source torchvision uses too.
+_USPS = {
+    "name": "usps",
+    "url": "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/",
+    "md5": {"usps.bz2": "ec16c51db3855ca6c91edd34d0e9b197",
+            "usps.t.bz2": "8ea070ee2aca1ac39742fdd1ef5ed118"},
+    "descr": "USPS handwritten digits (Hull, 1994), 16x16, 7,291 train + 2,007 test.",
+}
+
+
+def get_data_home(data_home=None):
+    """The folder datasets are looked for in and downloaded to.
+
+    ``data_home`` if given, else the ``SKDIEC_DATA`` environment variable,
+    else ``~/skdiec_data``.
+    """
+    if data_home is None:
+        data_home = os.environ.get("SKDIEC_DATA", Path("~") / "skdiec_data")
+    return Path(data_home).expanduser()
+
+
+def load_digits_images(*, return_X_y=False):
+    """scikit-learn's bundled 8x8 digits (1,797 images) as images in ``[0, 1]``.
+
+    Always available: the data ships with scikit-learn.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)
+    return _result(images, digits.target.astype(np.int64), return_X_y,
+                   "scikit-learn's optical recognition of handwritten digits, 8x8, 17 grey "
+                   "levels scaled to [0, 1].")
+
+
+def load_mnist(path=None, *, subset="all", return_X_y=False, download=True):
+    """MNIST: 70,000 images of 28x28 (``subset="all"``), or its train/test split.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        Folder holding the four idx ``.gz`` files. None uses the data home
+        and downloads missing files when ``download`` is True.
+    subset : {"all", "train", "test"}, default="all"
+        Clustering papers use "all" (train and test together).
+    return_X_y : bool, default=False
+    download : bool, default=True
+        Whether a missing file may be downloaded (only when ``path`` is None).
+    """
+    return _load_idx(_MNIST, path, subset, return_X_y, download)
+
+
+def load_fashion_mnist(path=None, *, subset="all", return_X_y=False, download=True):
+    """Fashion-MNIST: 70,000 images of 28x28; arguments as :func:`load_mnist`."""
+    return _load_idx(_FASHION, path, subset, return_X_y, download)
+
+
+def load_usps(path=None, *, subset="all", return_X_y=False, download=True):
+    """USPS: 9,298 images of 16x16 (7,291 train + 2,007 test).
+
+    ``path`` is a folder holding ``usps.npz`` (keys ``X_train``, ``y_train``,
+    ``X_test``, ``y_test``, images in [0, 1]), the common ``usps.h5`` (groups
+    ``train`` and ``test`` with ``data`` and ``target``; needs h5py), or the
+    LIBSVM files ``usps.bz2`` and ``usps.t.bz2`` (the download source).
+    """
+    _check_subset(subset)
+    folder = _folder(_USPS, path)
+    if (folder / "usps.npz").is_file():
+        with np.load(folder / "usps.npz") as f:
+            parts = {s: (f[f"X_{s}"], f[f"y_{s}"]) for s in ("train", "test")}
+    elif (folder / "usps.h5").is_file():
+        parts = _read_usps_h5(folder / "usps.h5")
+    else:
+        files = _ensure_files(_USPS, folder, list(_USPS["md5"]), path is None and download,
+                              alternatives="usps.npz or usps.h5, or ")
+        parts = {s: _read_usps_libsvm(f) for s, f in zip(("train", "test"), files)}
+    keep = ("train", "test") if subset == "all" else (subset,)
+    images = np.concatenate([parts[s][0] for s in keep]).reshape(-1, 16, 16)
+    target = np.concatenate([parts[s][1] for s in keep])
+    return _result(images.astype(np.float32), target.astype(np.int64), return_X_y,
+                   _USPS["descr"])
+
+
+# --------------------------------------------------------------------- helpers
+
+def _result(images, target, return_X_y, descr):
+    if return_X_y:
+        return images, target
+    return Bunch(images=images, data=images.reshape(len(images), -1), target=target,
+                 DESCR=descr)
+
+
+def _check_subset(subset):
+    if subset not in ("all", "train", "test"):
+        raise ValueError(f"subset must be 'all', 'train' or 'test'; got {subset!r}.")
+
+
+def _folder(spec, path):
+    if path is not None:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"path={str(path)!r} is not a folder.")
+        return folder
+    return get_data_home() / spec["name"]
+
+
+def _load_idx(spec, path, subset, return_X_y, download):
+    _check_subset(subset)
+    folder = _folder(spec, path)
+    keep = ("train", "test") if subset == "all" else (subset,)
+    names = [name for s in keep for name in _IDX_NAMES[s]]
+    files = dict(zip(names, _ensure_files(spec, folder, names, path is None and download)))
+    images = np.concatenate([_read_idx(files[_IDX_NAMES[s][0]]) for s in keep])
+    target = np.concatenate([_read_idx(files[_IDX_NAMES[s][1]]) for s in keep])
+    return _result((images / 255.0).astype(np.float32), target.astype(np.int64), return_X_y,
+                   spec["descr"])
+
+
+def _ensure_files(spec, folder, names, download, alternatives=""):
+    """Paths of ``names`` in ``folder``, downloading the missing ones if allowed."""
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing and download:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            for name in missing:
+                _download(spec["url"] + name, folder / name, spec["md5"][name])
+        except (urllib.error.URLError, OSError) as exc:
+            if isinstance(exc, _ChecksumError):
+                raise
+            raise OSError(_missing_message(spec, folder, missing, alternatives)
+                          + f" The download failed: {exc}") from exc
+        missing = []
+    if missing:
+        raise FileNotFoundError(_missing_message(spec, folder, missing, alternatives))
+    return [folder / n for n in names]
+
+
+def _missing_message(spec, folder, missing, alternatives):
+    return (f"{spec['name']}: missing {', '.join(missing)} in {folder}. Put {alternatives}"
+            f"these files there (from {spec['url']}), or pass path= a folder that "
+            "holds them.")
+
+
+class _ChecksumError(OSError):
+    pass
+
+
+def _download(url, dest, md5):
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as fh:
+        shutil.copyfileobj(response, fh)
+    digest = _md5(tmp)
+    if digest != md5:
+        tmp.unlink()
+        raise _ChecksumError(f"{url}: MD5 {digest} does not match the expected {md5}; "
+                             "the file was not kept.")
+    tmp.replace(dest)
+
+
+def _md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_idx(path):
+    """Read an idx file (optionally gzipped): magic, dims, then uint8 data."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    if data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise ValueError(f"{path} is not an idx file of unsigned bytes.")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _read_usps_h5(path):
+    try:
+        import h5py
+    except ImportError as exc:
+        raise ImportError(f"Reading {path} needs h5py: pip install h5py") from exc
+    with h5py.File(path, "r") as f:
+        return {s: (f[s]["data"][:], f[s]["target"][:]) for s in ("train", "test")}
+
+
+def _read_usps_libsvm(path):
+    from sklearn.datasets import load_svmlight_file
+
+    X, y = load_svmlight_file(str(path), n_features=256)
+    # LIBSVM's USPS holds grey levels in [-1, 1] and labels 1..10.
+    return (X.toarray() + 1.0) / 2.0, y.astype(np.int64) - 1

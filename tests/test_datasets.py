@@ -1,0 +1,112 @@
+"""Loaders read the offline copies in ../shared/datasets; nothing is downloaded."""
+
+import gzip
+import io
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skdiec import datasets
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/datasets not present")
+
+
+def test_digits_images():
+    bunch = datasets.load_digits_images()
+    assert bunch.images.shape == (1797, 8, 8) and bunch.data.shape == (1797, 64)
+    assert bunch.images.dtype == np.float32
+    assert bunch.images.min() == 0 and bunch.images.max() == 1
+    X, y = datasets.load_digits_images(return_X_y=True)
+    assert X.shape == (1797, 8, 8) and set(np.unique(y)) == set(range(10))
+
+
+@needs_shared
+def test_usps_from_the_npz_folder():
+    X, y = datasets.load_usps(SHARED / "usps", return_X_y=True)
+    assert X.shape == (9298, 16, 16) and y.shape == (9298,)
+    assert 0 <= X.min() and X.max() <= 1 and set(np.unique(y)) == set(range(10))
+    # Per-class counts of the reference (zip.info.txt): 0 has 1553 images in all.
+    assert np.bincount(y)[0] == 1553
+    assert datasets.load_usps(SHARED / "usps", subset="test").images.shape == (2007, 16, 16)
+
+
+@needs_shared
+@pytest.mark.parametrize("subset,n", [("test", 10000), ("all", 70000)])
+def test_mnist_from_the_idx_folder(subset, n):
+    bunch = datasets.load_mnist(SHARED / "mnist", subset=subset)
+    assert bunch.images.shape == (n, 28, 28) and bunch.target.shape == (n,)
+    assert bunch.images.dtype == np.float32 and bunch.images.max() == 1.0
+    if subset == "test":
+        assert bunch.target[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def write_idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reads_idx_files(tmp_path):
+    rng = np.random.RandomState(0)
+    for split, n in (("train", 5), ("t10k", 3)):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.randint(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", rng.randint(0, 10, n))
+    X, y = datasets.load_fashion_mnist(tmp_path, return_X_y=True)
+    assert X.shape == (8, 28, 28) and y.shape == (8,)
+
+
+def test_usps_libsvm_layout(tmp_path):
+    import bz2
+
+    line = "3 " + " ".join(f"{i + 1}:{-1 + 2 * (i % 2)}" for i in range(256)) + "\n"
+    for name in ("usps.bz2", "usps.t.bz2"):
+        with bz2.open(tmp_path / name, "wt") as fh:
+            fh.write(line * 2)
+    X, y = datasets.load_usps(tmp_path, return_X_y=True)
+    assert X.shape == (4, 16, 16) and y.tolist() == [2, 2, 2, 2]
+    assert X[0, 0, :2].tolist() == [0.0, 1.0]
+
+
+def test_missing_files_with_a_path_say_which_and_where(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing t10k-images-idx3-ubyte.gz.*"):
+        datasets.load_mnist(tmp_path, subset="test")
+    with pytest.raises(FileNotFoundError, match="usps.npz or usps.h5"):
+        datasets.load_usps(tmp_path)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        datasets.load_mnist(tmp_path / "nope")
+
+
+def test_offline_download_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKDIEC_DATA", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    with pytest.raises(OSError, match=f"missing .* in {tmp_path}.*download failed"):
+        datasets.load_mnist(subset="test")
+
+
+def test_downloads_are_checksummed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKDIEC_DATA", str(tmp_path))
+    monkeypatch.setattr(datasets.urllib.request, "urlopen",
+                        lambda url, timeout: io.BytesIO(b"not the real file"))
+    with pytest.raises(OSError, match="MD5 .* does not match"):
+        datasets.load_mnist(subset="test")
+    assert not any((tmp_path / "mnist").glob("*.gz"))
+
+
+def test_data_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("SKDIEC_DATA", str(tmp_path))
+    assert datasets.get_data_home() == tmp_path
+    monkeypatch.delenv("SKDIEC_DATA")
+    assert datasets.get_data_home() == Path("~/skdiec_data").expanduser()
+
+
+def test_bad_subset():
+    with pytest.raises(ValueError, match="subset must be"):
+        datasets.load_mnist("/tmp", subset="val")
