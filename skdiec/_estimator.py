@@ -27,6 +27,7 @@ from ._torch_utils import make_generator, resolve_device, torch_seed
 
 _FLOAT_DTYPES = (np.float64, np.float32)
 _WARD_MAX_SAMPLES = 5000
+_VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 _AUTO_PRETRAIN_STEPS = 1500
 
 
@@ -351,6 +352,19 @@ class DiffusionEmbeddedClustering(
         self : object
             Fitted estimator.
         """
+        # validate_data sets n_features_in_ (and feature_names_in_) at once;
+        # a fit that fails later, or is interrupted, must not leave them
+        # changed, or an unfitted estimator would look fitted.
+        saved = {k: vars(self)[k] for k in _VALIDATION_ATTRS if k in vars(self)}
+        try:
+            return self._fit(X)
+        except BaseException:
+            for key in _VALIDATION_ATTRS:
+                vars(self).pop(key, None)
+            vars(self).update(saved)
+            raise
+
+    def _fit(self, X):
         X2d, image_shape = self._validate_input(X, reset=True)
         n_samples = X2d.shape[0]
         if n_samples < self.n_clusters:

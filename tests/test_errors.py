@@ -133,3 +133,30 @@ def test_cli_help(capsys):
         main(["--help"])
     assert exc.value.code == 0
     assert "demo" in capsys.readouterr().out
+
+
+def test_failed_fit_with_other_features_keeps_the_fitted_feature_count(fitted, digits):
+    import copy
+
+    est = copy.deepcopy(fitted)
+    est.set_params(layers=["nope"])
+    with pytest.raises(ValueError):
+        est.fit(digits[0][:, :4, :4])  # 16 features, and a failure after validation
+    assert est.n_features_in_ == 64
+    np.testing.assert_array_equal(est.predict(digits[0]), fitted.predict(digits[0]))
+
+
+def test_keyboard_interrupt_during_fit_leaves_the_model_as_it_was(digits, monkeypatch):
+    from skdiec import _dec
+
+    est = make().fit(digits[0])
+    labels = est.labels_.copy()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_dec, "fine_tune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        est.set_params(random_state=5).fit(digits[0][:50])
+    np.testing.assert_array_equal(est.labels_, labels)
+    assert est.n_features_in_ == 64
