@@ -16,9 +16,9 @@ from collections import defaultdict
 import numpy as np
 
 
-def mean_std(values):
+def mean_std(values, digits=3):
     values = np.asarray(values, dtype=float)
-    return f"{values.mean():.3f} ± {values.std():.3f}"
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
 def render(rows):
@@ -32,7 +32,7 @@ def render(rows):
         out.append(
             f"| {dataset} (n={rs[0]['n']}) | {method} | {len(rs)} | "
             f"{mean_std([r['acc'] for r in rs])} | {mean_std([r['nmi'] for r in rs])} | "
-            f"{mean_std([r['ari'] for r in rs])} | {mean_std([r['fit_s'] for r in rs])} |"
+            f"{mean_std([r['ari'] for r in rs])} | {mean_std([r['fit_s'] for r in rs], 1)} |"
         )
     details = [r for r in rows if r["method"] == "diec_defaults"]
     if details:
