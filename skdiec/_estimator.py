@@ -17,6 +17,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -370,6 +371,13 @@ class DiffusionEmbeddedClustering(
         if n_samples < self.n_clusters:
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
+        n_distinct = np.unique(X2d, axis=0).shape[0]
+        if n_distinct < self.n_clusters:
+            warnings.warn(
+                f"X has only {n_distinct} distinct sample(s), fewer than "
+                f"n_clusters={self.n_clusters}: some clusters will stay empty.",
+                ConvergenceWarning,
             )
         timesteps = self._check_timesteps()
         channels = self._check_unet_channels()

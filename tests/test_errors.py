@@ -160,3 +160,20 @@ def test_keyboard_interrupt_during_fit_leaves_the_model_as_it_was(digits, monkey
         est.set_params(random_state=5).fit(digits[0][:50])
     np.testing.assert_array_equal(est.labels_, labels)
     assert est.n_features_in_ == 64
+
+
+@pytest.mark.parametrize("X", [np.ones((30, 8, 8)), np.tile(np.arange(64.0), (30, 1))],
+                         ids=["constant", "duplicates"])
+def test_too_few_distinct_samples_warn_and_still_fit(X):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="only 1 distinct sample.*n_clusters=3"):
+        est = make().fit(X)
+    assert est.labels_.shape == (30,) and np.isfinite(est.cluster_centers_).all()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float16, np.float32])
+def test_integer_and_low_precision_input(digits, dtype):
+    X = digits[0].astype(dtype)
+    est = make().fit(X)
+    assert est.predict(X[:5]).shape == (5,)
