@@ -24,7 +24,7 @@ def demo(args):
     print(f"ACC  {clustering_accuracy(y, labels):.4f}")
     print(f"NMI  {normalized_mutual_info_score(y, labels):.4f}")
     print(f"ARI  {adjusted_rand_score(y, labels):.4f}")
-    print(f"ACC before fine-tuning (k-means at COL/COT)  "
+    print(f"ACC before fine-tuning ({est.init} start at COL/COT)  "
           f"{clustering_accuracy(y, est.init_labels_):.4f}")
     print(f"time {elapsed:.1f} s  (" + ", ".join(
         f"{k} {v:.1f} s" for k, v in est.timings_.items()) + ")")

@@ -545,26 +545,31 @@ class DiffusionEmbeddedClustering(
     # ------------------------------------------------------------- helpers
 
     def _validate_input(self, X, reset):
-        """Check ``X`` and return it as flat float rows with its image shape."""
+        """Check ``X`` and return it as flat float rows with its image shape.
+
+        The image shape comes from a 3-D or 4-D ``X`` itself, else (in fit)
+        from the ``image_shape`` parameter; None means "let the layout decide".
+        """
         ndim = getattr(X, "ndim", None)
-        if ndim is None and not hasattr(X, "__dataframe__") and not hasattr(X, "iloc"):
-            ndim = np.ndim(X) if isinstance(X, (list, tuple)) else None
-        image_shape = self.image_shape
+        if ndim is None and isinstance(X, (list, tuple)):
+            ndim = np.ndim(X)
+        nd_shape = None
         if ndim is not None and ndim > 2:
             X = check_array(X, allow_nd=True, dtype=_FLOAT_DTYPES, input_name="X")
-            X, image_shape = _input.flatten_images(X)
-        X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES, ensure_min_samples=2
-                          if reset else 1)
+            X, nd_shape = _input.flatten_images(X)
+        X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES,
+                          ensure_min_samples=2 if reset else 1)
         if reset:
-            if image_shape is not None:
-                _, image_shape = _input.flatten_images(X, image_shape)
-            return X, image_shape
-        if image_shape is not None and tuple(image_shape) != tuple(self._layout.image_shape):
+            if nd_shape is not None:
+                return X, nd_shape
+            return _input.flatten_images(X, self.image_shape)
+        # Rows were checked against n_features_in_; images must also match in shape.
+        if nd_shape is not None and nd_shape != self._layout.image_shape:
             raise ValueError(
-                f"X holds images of shape {tuple(image_shape)}, but this estimator was "
+                f"X holds images of shape {nd_shape}, but this estimator was "
                 f"fitted on images of shape {self._layout.image_shape}."
             )
-        return X, image_shape
+        return X, nd_shape
 
     def _images(self, X):
         check_is_fitted(self)

@@ -193,6 +193,8 @@ def test_image_shape_for_rows(digits):
     rows = X[:, :, :6].reshape(len(X), -1)  # 8x6 images as 48-value rows
     est = DiEC(n_clusters=3, image_shape=(8, 6), random_state=0, **FAST).fit(rows)
     assert est._layout.image_shape == (1, 8, 6) and est._layout.padded_shape == (8, 6)
+    np.testing.assert_array_equal(est.predict(rows), est.labels_)
+    np.testing.assert_array_equal(est.predict(X[:, :, :6]), est.labels_)
 
 
 def test_named_layers_and_single_cell(digits):
