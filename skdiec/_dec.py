@@ -69,7 +69,8 @@ class FeatureHead(nn.Module):
         from sklearn.decomposition import PCA
 
         n_components = min(n_components, F.shape[0], F.shape[1])
-        pca = PCA(n_components=n_components, random_state=random_state).fit(F)
+        with np.errstate(invalid="ignore", divide="ignore"):  # constant features
+            pca = PCA(n_components=n_components, random_state=random_state).fit(F)
         return cls(pca.mean_, pca.components_)
 
     def forward(self, f):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import warnings
 
+from scipy.cluster.hierarchy import ClusterWarning
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import SpectralEmbedding
@@ -74,7 +75,11 @@ PARTITIONS = ("ward", "kmeans")
 def partition(Z, n_clusters, method, random_state):
     """Cluster labels of ``Z``: Ward linkage (deterministic) or k-means."""
     if method == "ward":
-        return AgglomerativeClustering(n_clusters, linkage="ward").fit_predict(Z)
+        with warnings.catch_warnings():
+            # scipy mistakes a square, symmetric feature matrix (a few samples
+            # of tied features) for a distance matrix; Ward gets features here.
+            warnings.simplefilter("ignore", ClusterWarning)
+            return AgglomerativeClustering(n_clusters, linkage="ward").fit_predict(Z)
     return KMeans(n_clusters, n_init=3, random_state=random_state).fit_predict(Z)
 
 
@@ -96,7 +101,10 @@ def project(F, n_components, random_state):
     if n_components < 1:
         return F - F.mean(axis=0)
     pca = PCA(n_components=n_components, random_state=random_state)
-    return pca.fit_transform(F)
+    # Constant features make PCA divide 0 by 0 for its variance ratios, which
+    # are not used; the projection itself is well defined.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pca.fit_transform(F)
 
 
 def clusterability(F, n_clusters, score, n_components, random_state, method="ward"):
