@@ -61,8 +61,10 @@ class FeatureHead(nn.Module):
 
     def __init__(self, mean, components):
         super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("components", torch.as_tensor(components, dtype=torch.float32))
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).contiguous())
+        self.register_buffer(
+            "components", torch.as_tensor(components, dtype=torch.float32).contiguous()
+        )
 
     @classmethod
     def fit(cls, F, n_components, random_state):

@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _backbone, _dec, _features, _input, _search
+from . import _backbone, _dec, _features, _input, _persistence, _search
 from ._torch_utils import make_generator, resolve_device, torch_seed
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -541,6 +541,43 @@ class DiffusionEmbeddedClustering(
         if n_labels < 2 or n_labels >= labels.size:
             return -1.0
         return float(silhouette_score(Z.numpy(), labels))
+
+    # ---------------------------------------------------------- persistence
+
+    def save(self, path):
+        """Save the fitted estimator to the folder ``path``.
+
+        The U-Net is written with ``save_pretrained`` (safetensors), the
+        fitted arrays to ``arrays.safetensors`` and everything else to
+        ``estimator.json``; :meth:`load` reads it back without unpickling
+        anything, so a saved folder cannot run code. The folder is created
+        if needed and its files are overwritten.
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        check_is_fitted(self)
+        return _persistence.save(self, path)
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Load an estimator written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder given to :meth:`save`.
+        device : str or torch.device, default="cpu"
+            Stored as the loaded estimator's ``device`` parameter: where it
+            will predict.
+
+        Returns
+        -------
+        estimator : DiffusionEmbeddedClustering
+            Fitted; its predictions equal those of the saved estimator.
+        """
+        return _persistence.load(cls, path, device)
 
     # ------------------------------------------------------------- helpers
 
