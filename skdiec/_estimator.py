@@ -381,6 +381,7 @@ class DiffusionEmbeddedClustering(
             )
         timesteps = self._check_timesteps()
         channels = self._check_unet_channels()
+        train_batch = min(self.train_batch_size, self.batch_size)
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         generator = make_generator(torch_seed(rng))
@@ -400,7 +401,7 @@ class DiffusionEmbeddedClustering(
                                         channels, layers_per_block=1, seed=torch_seed(rng))
             epochs = self.pretrain_epochs
             if epochs == "auto":
-                steps_per_epoch = math.ceil(n_samples / min(self.train_batch_size, self.batch_size))
+                steps_per_epoch = math.ceil(n_samples / train_batch)
                 epochs = int(np.clip(math.ceil(_AUTO_PRETRAIN_STEPS / steps_per_epoch), 10, 100))
         else:
             _backbone.check_unet_fits(unet, layout.image_shape)
@@ -410,8 +411,7 @@ class DiffusionEmbeddedClustering(
         scheduler = _backbone.make_scheduler()
         X_img = layout.to_tensor(X2d)
         pretrain_loss = _backbone.pretrain(
-            unet, X_img, scheduler, epochs=epochs,
-            batch_size=min(self.train_batch_size, self.batch_size),
+            unet, X_img, scheduler, epochs=epochs, batch_size=train_batch,
             learning_rate=self.pretrain_learning_rate, generator=generator,
             device=device, verbose=self.verbose,
         )
@@ -457,29 +457,31 @@ class DiffusionEmbeddedClustering(
                 max_iter=self.max_iter, update_interval=self.update_interval,
                 tol=self.tol, denoising_weight=self.denoising_weight,
                 learning_rate=self.learning_rate, batch_size=self.batch_size,
-                train_batch_size=min(self.train_batch_size, self.batch_size),
+                train_batch_size=train_batch,
                 generator=generator, device=device, verbose=self.verbose,
             )
         timings["fine_tune"] = time.perf_counter() - tic
+        cluster_centers = centers.detach().cpu().numpy().astype(np.float64)
+        Z = embedder.embed(X_img, self.batch_size, device)
+        labels = self._soft_assign_embedded(Z, cluster_centers).argmax(axis=1)
 
         self._layout = layout
         self._scheduler = scheduler
         self._head = head
         self._noise_bank = noise_bank
-        self._centers = centers.detach()
         self.unet_ = unet
         self.col_, self.cot_ = result.col, result.cot
         self.search_scores_ = result.scores
         self.search_layers_ = result.layers
         self.search_timesteps_ = result.timesteps
         self.init_labels_ = init_labels
-        self.cluster_centers_ = self._centers.cpu().numpy().astype(np.float64)
+        self.cluster_centers_ = cluster_centers
         self.n_components_ = int(head.components.shape[0])
         self.n_iter_ = n_iter
         self.pretrain_loss_ = pretrain_loss
         self.fine_tune_history_ = history
         self.timings_ = timings
-        self.labels_ = self._soft_assign(X_img).argmax(axis=1)
+        self.labels_ = labels
         return self
 
     # -------------------------------------------------------------- predict
@@ -633,8 +635,10 @@ class DiffusionEmbeddedClustering(
         device = self._device()
         return self._embedder(device).embed(X_img, self.batch_size, device)
 
-    def _soft_assign_embedded(self, Z):
-        centers = torch.as_tensor(self.cluster_centers_, dtype=torch.float32)
+    def _soft_assign_embedded(self, Z, cluster_centers=None):
+        if cluster_centers is None:
+            cluster_centers = self.cluster_centers_
+        centers = torch.as_tensor(cluster_centers, dtype=torch.float32)
         return _dec.soft_assignment(Z.float(), centers, self.alpha).numpy().astype(np.float64)
 
     def _soft_assign(self, X_img):
@@ -697,9 +701,8 @@ class DiffusionEmbeddedClustering(
                 t.device.type != "cpu" for t in (*module.parameters(), *module.buffers())
             ):
                 state[key] = copy.deepcopy(module).cpu()
-        for key in ("_noise_bank", "_centers"):
-            if key in state:
-                state[key] = state[key].cpu()
+        if "_noise_bank" in state:
+            state["_noise_bank"] = state["_noise_bank"].cpu()
         return state
 
     def __sklearn_tags__(self):

@@ -118,7 +118,6 @@ def load(cls, path, device="cpu"):
                               tuple(lay["padded_shape"]), offset, scale)
     est._head = FeatureHead(arrays["head_mean"], arrays["head_components"])
     est._noise_bank = torch.from_numpy(arrays["noise_bank"])
-    est._centers = torch.from_numpy(arrays["cluster_centers_"]).float()
     est._scheduler = make_scheduler()
     est.unet_ = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True).eval()
     return est
