@@ -139,7 +139,7 @@ class DiffusionEmbeddedClustering(
 
     max_iter : int, default=300
         Maximum number of optimiser steps of DEC fine-tuning; 0 skips it and
-        keeps the k-means centres.
+        keeps the initial centres (see ``init``).
 
     update_interval : int, default=30
         Steps between refreshes of the target distribution ``P``.
@@ -164,7 +164,8 @@ class DiffusionEmbeddedClustering(
         Where the U-Net runs; "auto" takes CUDA when available.
 
     random_state : int, RandomState instance or None, default=None
-        Seeds the U-Net initialisation, noise, subsets, k-means and batches.
+        Seeds the U-Net initialisation, noise, subsets, k-means, PCA and
+        batches.
         An int gives identical results on the CPU; torch's and numpy's global
         RNG states are never changed.
 
@@ -196,7 +197,8 @@ class DiffusionEmbeddedClustering(
         Timesteps of the columns of ``search_scores_``.
 
     init_labels_ : ndarray of shape (n_samples,)
-        Labels of the k-means partition at COL/COT before fine-tuning.
+        Labels of the initial partition at COL/COT (Ward or k-means, by
+        ``init``), before fine-tuning.
 
     unet_ : diffusers.UNet2DModel
         The fine-tuned U-Net (it remains a working DDPM noise predictor).
