@@ -32,12 +32,6 @@ _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 _AUTO_PRETRAIN_STEPS = 1500
 
 
-def _nearest(Z, centers):
-    """Index of the nearest centre of each row of ``Z``."""
-    d = ((Z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    return d.argmin(axis=1)
-
-
 class DiffusionEmbeddedClustering(
     ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator
 ):
@@ -443,9 +437,9 @@ class DiffusionEmbeddedClustering(
         del F_sub
         embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
                                  noise_bank, self.pooling)
-        Z = embedder.embed(X_img, self.batch_size, device).numpy()
-        init_centers = self._initial_centers(Z, rng)
-        init_labels = _nearest(Z, init_centers)
+        Z = embedder.embed(X_img, self.batch_size, device)
+        init_centers = self._initial_centers(Z.numpy(), rng)
+        init_labels = self._soft_assign_embedded(Z, init_centers).argmax(axis=1)
         centers = torch.nn.Parameter(
             torch.as_tensor(init_centers, dtype=torch.float32, device=device)
         )

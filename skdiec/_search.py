@@ -18,10 +18,9 @@ dimensions).
 """
 
 from dataclasses import dataclass
-
-import numpy as np
 import warnings
 
+import numpy as np
 from scipy.cluster.hierarchy import ClusterWarning
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA

@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import os
 import shutil
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -185,9 +184,9 @@ def _ensure_files(spec, folder, names, download, alternatives=""):
         try:
             for name in missing:
                 _download(spec["url"] + name, folder / name, spec["md5"][name])
-        except (urllib.error.URLError, OSError) as exc:
-            if isinstance(exc, _ChecksumError):
-                raise
+        except _ChecksumError:
+            raise
+        except OSError as exc:  # URLError is an OSError too
             raise OSError(_missing_message(spec, folder, missing, alternatives)
                           + f" The download failed: {exc}") from exc
         missing = []
