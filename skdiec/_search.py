@@ -61,7 +61,23 @@ def _spectral_silhouette(Z, labels, random_state):
     return silhouette_score(E, labels)
 
 
+def _size_entropy(Z, labels, random_state):
+    """Entropy of the cluster sizes, divided by its maximum ``log(k)``.
+
+    1 means clusters of equal size. When a representation blurs two classes
+    together and splits a third, a partition into ``k`` clusters has to pair
+    one merged, oversized cluster with split, undersized ones, so its sizes
+    become uneven even while the clusters stay tight (which fools the
+    silhouette). This is the balanced-cluster prior that DEC's target
+    distribution already carries (it divides by the cluster frequencies).
+    """
+    counts = np.bincount(np.unique(labels, return_inverse=True)[1])
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum() / np.log(max(p.size, 2)))
+
+
 SCORERS = {
+    "size_entropy": _size_entropy,
     "silhouette": _silhouette,
     "spectral_silhouette": _spectral_silhouette,
     "calinski_harabasz": _calinski_harabasz,

@@ -91,3 +91,28 @@ def test_callable_score_gets_the_raw_features():
 
     assert _search.clusterability(np.zeros((10, 7)), 2, score, 3, 0) == 1.5
     assert seen["shape"] == (10, 7)
+
+
+def test_size_entropy_by_hand():
+    # Sizes 2, 1, 1: p = (1/2, 1/4, 1/4), H = 1.5 log 2, normalised by log 3.
+    expected = 1.5 * np.log(2) / np.log(3)
+    got = _search.SCORERS["size_entropy"](None, np.array([5, 5, 7, 9]), 0)
+    assert got == pytest.approx(expected)
+    assert _search.SCORERS["size_entropy"](None, np.repeat([0, 1, 2], 4), 0) == pytest.approx(1.0)
+
+
+def test_size_entropy_prefers_the_cell_that_keeps_classes_apart():
+    # Four equal classes. In the "blurred" cell classes 0 and 1 coincide while
+    # class 3 has two far-apart modes: a partition into 4 must merge 0+1 and
+    # split 3, which the silhouette rates as tight but the sizes give away.
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(4), 100)
+    centers = rng.normal(size=(4, 6)) * 8
+    sharp = centers[y] + rng.normal(size=(400, 6))
+    blurred_centers = centers.copy()
+    blurred_centers[1] = blurred_centers[0]
+    blurred = blurred_centers[y] + rng.normal(size=(400, 6))
+    blurred[y == 3] += np.where(np.arange(100) % 2, 12.0, -12.0)[:, None]
+    sharp_score = _search.clusterability(sharp, 4, "size_entropy", 6, 0)
+    blurred_score = _search.clusterability(blurred, 4, "size_entropy", 6, 0)
+    assert sharp_score > 0.99 > blurred_score
