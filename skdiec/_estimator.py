@@ -461,23 +461,29 @@ class DiffusionEmbeddedClustering(
         Z = embedder.embed(X_img, self.batch_size, device)
         labels = self._soft_assign_embedded(Z, cluster_centers).argmax(axis=1)
 
-        self._layout = layout
-        self._scheduler = scheduler
-        self._head = head
-        self._noise_bank = noise_bank
-        self.unet_ = unet
-        self.col_, self.cot_ = result.col, result.cot
-        self.search_scores_ = result.scores
-        self.search_layers_ = result.layers
-        self.search_timesteps_ = result.timesteps
-        self.init_labels_ = init_labels
-        self.cluster_centers_ = cluster_centers
-        self.n_components_ = int(head.components.shape[0])
-        self.n_iter_ = n_iter
-        self.pretrain_loss_ = pretrain_loss
-        self.fine_tune_history_ = history
-        self.timings_ = timings
-        self.labels_ = labels
+        # One dict update stores the whole fitted state: a KeyboardInterrupt
+        # is delivered between bytecodes, so it cannot land half-way through
+        # and leave attributes of two different fits side by side.
+        vars(self).update({
+            "_layout": layout,
+            "_scheduler": scheduler,
+            "_head": head,
+            "_noise_bank": noise_bank,
+            "unet_": unet,
+            "col_": result.col,
+            "cot_": result.cot,
+            "search_scores_": result.scores,
+            "search_layers_": result.layers,
+            "search_timesteps_": result.timesteps,
+            "init_labels_": init_labels,
+            "cluster_centers_": cluster_centers,
+            "n_components_": int(head.components.shape[0]),
+            "n_iter_": n_iter,
+            "pretrain_loss_": pretrain_loss,
+            "fine_tune_history_": history,
+            "timings_": timings,
+            "labels_": labels,
+        })
         return self
 
     # -------------------------------------------------------------- predict
