@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from ._torch_utils import isolated_torch_rng, randint, randn
+from ._torch_utils import adam_eps, isolated_torch_rng, randint, randn
 from ._progress import progress
 
 NUM_TRAIN_TIMESTEPS = 1000
@@ -57,7 +57,16 @@ def load_unet(unet):
     ``unet`` sub-folder) is loaded from disk; any other string is read as a
     Hugging Face hub id, which needs a network connection. A model instance
     is deep-copied so that fitting never changes the caller's object.
+
+    The model is returned in float32: DiEC trains it, and training in float16
+    without loss scaling underflows (see :func:`skdiec._torch_utils.adam_eps`);
+    the input images are float32 too.
     """
+    unet = _read_unet(unet)
+    return None if unet is None else unet.float()
+
+
+def _read_unet(unet):
     if unet is None:
         return None
     if isinstance(unet, UNet2DModel):
@@ -129,7 +138,9 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
     if epochs <= 0:
         return []
     unet.train()
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=learning_rate, weight_decay=0.0)
+    params = list(unet.parameters())
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0,
+                                  eps=adam_eps(params))
     n = X.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     # A cosine decay lets a short schedule end on small steps, which gives

@@ -58,7 +58,8 @@ class DiffusionEmbeddedClustering(
         pipeline with a ``unet`` sub-folder); any other string is read as a
         Hugging Face hub id and needs a network connection. A model instance
         is deep-copied and never changed. The U-Net must be unconditional,
-        and its input channels must match the images.
+        and its input channels must match the images. It runs and is
+        trained in float32: a float16 or bfloat16 model is converted.
 
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)`` of rows of a 2-D ``X``. When None, rows

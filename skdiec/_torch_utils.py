@@ -71,6 +71,13 @@ def isolated_torch_rng(seed):
         yield
 
 
+def adam_eps(params, default=1e-8):
+    """Adam's ``eps`` for ``params``: ``default``, unless it rounds to zero in
+    their dtype (float16), where a zero second moment would then divide 0 by 0."""
+    smallest = max(torch.finfo(p.dtype).tiny for p in params)
+    return max(default, smallest)
+
+
 def randn(shape, generator, device, dtype=torch.float32):
     return torch.randn(shape, generator=generator, dtype=dtype).to(device)
 

@@ -69,6 +69,19 @@ def test_backbone_with_wrong_channels(digits):
         make(unet=unet).fit(digits[0])
 
 
+@pytest.mark.filterwarnings("ignore:There are modules in UNet2DModel")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_precision_backbone_is_trained_in_float32(digits, dtype):
+    # It used to fail in the first convolution: float32 images, half weights.
+    unet = _backbone.build_unet(1, (8, 8), (8, 16), layers_per_block=1, seed=0).to(dtype)
+    original = {k: v.clone() for k, v in unet.state_dict().items()}
+    est = make(unet=unet).fit(digits[0][:40])
+    assert est.unet_.dtype == torch.float32 and np.isfinite(est.cluster_centers_).all()
+    assert unet.dtype == dtype  # the caller's model is not touched
+    for key, value in unet.state_dict().items():
+        assert torch.equal(value, original[key])
+
+
 def test_unknown_layer_and_bad_timesteps(digits):
     with pytest.raises(ValueError, match="unknown layer name"):
         make(layers=["mid", "nope"]).fit(digits[0])
