@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._backbone import denoising_loss
+from ._backbone import denoising_loss, draw_noise
 from ._features import cell_features
 from ._progress import progress
-from ._torch_utils import adam_eps, randint
+from ._torch_utils import adam_eps, backward_in_batches, map_batches, randint
 
 
 def soft_assignment(z, centers, alpha):
@@ -120,8 +120,11 @@ class Embedder:
         was_training = self.unet.training
         self.unet.eval()
         step = max(1, batch_size // self.noise_bank.shape[0])
-        out = [self(X[i:i + step].to(device)).float().cpu() for i in range(0, X.shape[0], step)]
-        self.unet.train(was_training)
+        try:
+            out, _ = map_batches(lambda start, stop: self(X[start:stop].to(device)).float().cpu(),
+                                 X.shape[0], step, "embedding")
+        finally:
+            self.unet.train(was_training)
         return torch.cat(out)
 
 
@@ -151,12 +154,19 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
     dicts with the loss terms and the fraction of labels changed at each
     target refresh.
+
+    A training batch that does not fit in GPU memory is split, and its
+    gradient accumulated over the parts (:func:`~skdiec._torch_utils.
+    backward_in_batches`): every step still sees ``train_batch_size``
+    samples and the same noise, so the result differs from an unsplit run
+    by float rounding only.
     """
     unet = embedder.unet
     n = X.shape[0]
     params = [p for p in unet.parameters() if p.requires_grad] + [centers]
     optimizer = torch.optim.Adam(params, lr=learning_rate, eps=adam_eps(params))
     batch = min(train_batch_size, n)
+    micro_batch = batch  # smaller once a batch did not fit in GPU memory
     history, prev_labels, step = [], None, 0
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:
@@ -182,15 +192,23 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         unet.train()
         for _ in range(min(update_interval, max_iter - step)):
             idx = randint(n, (batch,), generator, "cpu")
-            xb = X[idx].to(device)
-            q_b = soft_assignment(embedder(xb), centers, alpha)
-            kl = kl_divergence(p[idx].to(device), q_b)
-            loss = kl
+            p_b = p[idx]
             if denoising_weight > 0:
-                den = denoising_loss(unet, xb, scheduler, generator)
-                loss = kl + denoising_weight * den
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+                # Drawn for the whole batch, so that a split batch sees the same noise.
+                eps, t = draw_noise((batch,) + tuple(X.shape[1:]), scheduler, generator, X.dtype)
+
+            def batch_loss(start, stop):
+                xb = X[idx[start:stop]].to(device)
+                q_b = soft_assignment(embedder(xb), centers, alpha)
+                kl = kl_divergence(p_b[start:stop].to(device), q_b)
+                loss = kl
+                if denoising_weight > 0:
+                    den = denoising_loss(unet, xb, scheduler, eps[start:stop], t[start:stop])
+                    loss = kl + denoising_weight * den
+                return loss, kl
+
+            (loss, kl), micro_batch = backward_in_batches(
+                batch_loss, batch, micro_batch, optimizer, "DEC fine-tuning")
             optimizer.step()
             step += 1
             bar.update(1)

@@ -153,7 +153,10 @@ class DiffusionEmbeddedClustering(
     batch_size : int, default=256
         Bound on the images per forward pass in every phase. With
         ``n_noise_draws`` draws, feature extraction runs
-        ``batch_size // n_noise_draws`` images at a time.
+        ``batch_size // n_noise_draws`` images at a time. A batch that runs
+        out of GPU memory is halved and retried (training batches are split
+        and their gradients accumulated, which leaves the result unchanged
+        up to float rounding), with a :class:`~skdiec.OutOfMemoryWarning`.
 
     device : "auto", "cpu", "cuda", "cuda:N" or torch.device, default="auto"
         Where the U-Net runs; "auto" takes CUDA when available.

@@ -4,6 +4,8 @@ import torch
 
 from skdiec import _dec
 
+from .conftest import fine_tune_tiny, tiny_embedder
+
 
 def hand_q(z, mu, alpha):
     q = np.zeros((len(z), len(mu)))
@@ -151,37 +153,14 @@ def test_empty_clusters_in_q_give_a_finite_target_and_loss(dtype):
     assert torch.isfinite(_dec.kl_divergence(p, q))
 
 
-def _tiny_embedder(dtype):
-    from sklearn.datasets import load_digits
-
-    from skdiec import _backbone, _features
-    from skdiec._torch_utils import make_generator
-
-    X = torch.tensor(load_digits(n_class=3).images[:40] / 8.0 - 1, dtype=dtype)[:, None]
-    unet = _backbone.build_unet(1, (8, 8), (8, 16), 1, seed=0).to(dtype).eval()
-    scheduler = _backbone.make_scheduler()
-    bank = torch.randn((2, 1, 8, 8), generator=make_generator(0)).to(dtype)
-    F = _features.extract_features(unet, scheduler, X, 50, ["mid"], bank, "flatten", 64, "cpu")
-    head = _dec.FeatureHead.fit(F["mid"].astype(np.float64), 4, 0)
-    return _dec.Embedder(unet, scheduler, head, "mid", 50, bank, "flatten"), X
-
-
 @pytest.mark.filterwarnings("ignore:There are modules in UNet2DModel")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 def test_fine_tuning_a_half_precision_unet_stays_finite(dtype):
     # float16 used to give NaN at the second step: Adam's eps=1e-8 rounds to 0
     # in float16, and a parameter whose squared gradient underflows then
     # takes a 0/0 step.
-    from skdiec._torch_utils import make_generator
-
-    embedder, X = _tiny_embedder(dtype)
-    Z = embedder.embed(X, 64, "cpu")
-    centers = torch.nn.Parameter(Z[:3].clone())
-    n_iter, history = _dec.fine_tune(
-        embedder, X, centers, embedder.scheduler, alpha=1.0, max_iter=6, update_interval=2,
-        tol=0.0, denoising_weight=1.0, learning_rate=1e-3, batch_size=64,
-        train_batch_size=16, generator=make_generator(1), device="cpu",
-    )
+    embedder, X = tiny_embedder(dtype)
+    n_iter, centers, history = fine_tune_tiny(embedder, X, max_iter=6)
     assert n_iter == 6
     assert all(np.isfinite(h["loss"]) for h in history)
     assert torch.isfinite(centers).all()
