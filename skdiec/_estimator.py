@@ -344,7 +344,8 @@ class DiffusionEmbeddedClustering(
         ----------
         X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
                 or (n_samples, C, H, W)
-            Training images (or rows of a table).
+            Training images (or rows of a table): finite numbers, at least 2
+            samples. Dense only: sparse matrices raise a ``TypeError``.
         y : Ignored
             Not used, present for API consistency.
 
@@ -599,11 +600,14 @@ class DiffusionEmbeddedClustering(
         if ndim is None and isinstance(X, (list, tuple)):
             ndim = np.ndim(X)
         nd_shape = None
-        if ndim is not None and ndim > 2:
-            X = check_array(X, allow_nd=True, dtype=_FLOAT_DTYPES, input_name="X")
-            X, nd_shape = _input.flatten_images(X)
-        X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES,
-                          ensure_min_samples=2 if reset else 1)
+        min_samples = 2 if reset else 1
+        with _input.errors_name_x():
+            if ndim is not None and ndim > 2:
+                X = check_array(X, allow_nd=True, dtype=_FLOAT_DTYPES, input_name="X",
+                                ensure_min_samples=min_samples)
+                X, nd_shape = _input.flatten_images(X)
+            X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES,
+                              ensure_min_samples=min_samples)
         if reset:
             if nd_shape is not None:
                 return X, nd_shape
