@@ -702,7 +702,9 @@ class DiffusionEmbeddedClustering(
         return self.n_components_
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: object.__getstate__ returns the instance's own __dict__,
+        # and the replacements below must not reach the live estimator.
+        state = dict(super().__getstate__())
         # Torch objects are pickled from the CPU, so that a model fitted on a
         # GPU loads on a machine without one.
         for key in ("unet_", "_head"):
@@ -713,6 +715,11 @@ class DiffusionEmbeddedClustering(
                 state[key] = copy.deepcopy(module).cpu()
         if "_noise_bank" in state:
             state["_noise_bank"] = state["_noise_bank"].cpu()
+        if "_scheduler" in state:
+            # diffusers' add_noise moves the scheduler's alphas_cumprod to the
+            # device it last ran on; the schedule is fixed, so a fresh
+            # (CPU) scheduler is the same one.
+            state["_scheduler"] = _backbone.make_scheduler()
         return state
 
     def __sklearn_tags__(self):

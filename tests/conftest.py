@@ -78,3 +78,30 @@ def fine_tune_tiny(embedder, X, max_iter):
         train_batch_size=16, generator=make_generator(1), device="cpu",
     )
     return n_iter, centers.detach(), history
+
+
+def storage_locations(data):
+    """The device tag of every tensor storage in the pickle bytes ``data``.
+
+    Pickled tensors carry their storage as a small ``torch.save`` archive
+    whose location tag ("cpu", "cuda:0", ...) decides where it loads;
+    reading the tags needs no GPU.
+    """
+    import io
+    import pickle
+
+    import torch
+
+    locations = []
+
+    class Recorder(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) == ("torch.storage", "_load_from_bytes"):
+                def load(payload):
+                    return torch.load(io.BytesIO(payload), weights_only=False,
+                                      map_location=lambda s, loc: locations.append(loc) or s)
+                return load
+            return super().find_class(module, name)
+
+    Recorder(io.BytesIO(data)).load()
+    return locations
