@@ -130,6 +130,22 @@ def test_backbone_with_wrong_channels(digits):
         make(unet=unet).fit(digits[0])
 
 
+@pytest.mark.parametrize("config,match", [
+    (dict(out_channels=2), "unet has 1 input and 2 output channels"),
+    (dict(class_embed_type="timestep"), "unet is class-conditional"),
+], ids=["output channels", "class-conditional"])
+def test_backbone_that_is_not_an_unconditional_denoiser(digits, config, match):
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel(**{**dict(sample_size=8, in_channels=1, out_channels=1,
+                                 block_out_channels=(8, 16), layers_per_block=1,
+                                 down_block_types=("DownBlock2D",) * 2,
+                                 up_block_types=("UpBlock2D",) * 2, norm_num_groups=8),
+                          **config})
+    with pytest.raises(ValueError, match=match):
+        make(unet=unet).fit(digits[0])
+
+
 @pytest.mark.filterwarnings("ignore:There are modules in UNet2DModel")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 def test_half_precision_backbone_is_trained_in_float32(digits, dtype):

@@ -75,6 +75,18 @@ def test_unfitted_callable_and_missing(tmp_path, fitted):
         DiEC.load(tmp_path)
 
 
+def test_folder_of_another_format_version_is_refused(tmp_path):
+    import json
+    import shutil
+
+    folder = shutil.copytree(FIXTURE, tmp_path / "model")
+    meta = json.loads((folder / "estimator.json").read_text())
+    meta["format_version"] = 99
+    (folder / "estimator.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format version 99; this skdiec reads version 1"):
+        DiEC.load(folder)
+
+
 def test_fortran_ordered_arrays_survive(tmp_path, fitted, digits):
     # PCA's components_ are Fortran-ordered; the format must not scramble them.
     import copy
