@@ -21,6 +21,10 @@ from skdiec._estimator import DiffusionEmbeddedClustering
 
 from .conftest import FAST, fine_tune_tiny, tiny_embedder
 
+# pytest.warns checks the retries' warnings; the further ones it passes on
+# (a batch halved twice) need not be shown.
+pytestmark = pytest.mark.filterwarnings("ignore::skdiec.OutOfMemoryWarning")
+
 # Smaller than FAST: every phase still runs, and a whole fit takes ~0.2 s.
 TINY = dict(FAST, search_n_samples=30, max_iter=4, update_interval=2, train_batch_size=16)
 
