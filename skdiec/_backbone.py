@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from ._torch_utils import isolated_torch_rng, randint, randn
+from ._torch_utils import adam_eps, backward_in_batches, isolated_torch_rng, randint, randn
 from ._progress import progress
 
 NUM_TRAIN_TIMESTEPS = 1000
@@ -57,7 +57,16 @@ def load_unet(unet):
     ``unet`` sub-folder) is loaded from disk; any other string is read as a
     Hugging Face hub id, which needs a network connection. A model instance
     is deep-copied so that fitting never changes the caller's object.
+
+    The model is returned in float32: DiEC trains it, and training in float16
+    without loss scaling underflows (see :func:`skdiec._torch_utils.adam_eps`);
+    the input images are float32 too.
     """
+    unet = _read_unet(unet)
+    return None if unet is None else unet.float()
+
+
+def _read_unet(unet):
     if unet is None:
         return None
     if isinstance(unet, UNet2DModel):
@@ -111,10 +120,17 @@ def check_unet_fits(unet, image_shape):
         raise ValueError("unet is class-conditional; DiEC needs an unconditional UNet2DModel.")
 
 
-def denoising_loss(unet, x0, scheduler, generator):
-    """DDPM noise-prediction loss on ``x0`` at uniformly drawn timesteps."""
-    eps = randn(x0.shape, generator, x0.device, x0.dtype)
-    t = randint(scheduler.config.num_train_timesteps, (x0.shape[0],), generator, x0.device)
+def draw_noise(shape, scheduler, generator, dtype=torch.float32):
+    """Noise ``eps`` of ``shape`` and one uniform timestep per sample, for
+    :func:`denoising_loss`, drawn on the CPU."""
+    eps = randn(shape, generator, "cpu", dtype)
+    t = randint(scheduler.config.num_train_timesteps, (shape[0],), generator, "cpu")
+    return eps, t
+
+
+def denoising_loss(unet, x0, scheduler, eps, t):
+    """DDPM noise-prediction loss on ``x0`` noised with ``eps`` at timesteps ``t``."""
+    eps, t = eps.to(x0.device), t.to(x0.device)
     x_t = scheduler.add_noise(x0, eps, t)
     return F.mse_loss(unet(x_t, t).sample, eps)
 
@@ -124,12 +140,16 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
     """Train ``unet`` in place on the image tensor ``X`` with the DDPM loss.
 
     Returns the mean loss of each epoch. Batches are drawn on the CPU and
-    moved to ``device`` one at a time, so memory is bounded by ``batch_size``.
+    moved to ``device`` one at a time, so memory is bounded by ``batch_size``;
+    a batch that does not fit in GPU memory is split and its gradient
+    accumulated (:func:`~skdiec._torch_utils.backward_in_batches`).
     """
     if epochs <= 0:
         return []
     unet.train()
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=learning_rate, weight_decay=0.0)
+    params = list(unet.parameters())
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0,
+                                  eps=adam_eps(params))
     n = X.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     # A cosine decay lets a short schedule end on small steps, which gives
@@ -139,18 +159,25 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
         pct_start=0.05,
     )
     history = []
+    micro_batch = batch_size  # smaller once a batch did not fit in GPU memory
     bar = progress(range(epochs), verbose, desc="pretrain U-Net")
     for _ in bar:
         order = torch.randperm(n, generator=generator)
         total = 0.0
         for start in range(0, n, batch_size):
-            xb = X[order[start:start + batch_size]].to(device)
-            loss = denoising_loss(unet, xb, scheduler, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            idx = order[start:start + batch_size]
+            eps, t = draw_noise((idx.shape[0],) + tuple(X.shape[1:]), scheduler, generator,
+                                X.dtype)
+
+            def batch_loss(lo, hi):
+                xb = X[idx[lo:hi]].to(device)
+                return (denoising_loss(unet, xb, scheduler, eps[lo:hi], t[lo:hi]),)
+
+            (loss,), micro_batch = backward_in_batches(
+                batch_loss, idx.shape[0], micro_batch, optimizer, "pretraining")
             optimizer.step()
             lr_schedule.step()
-            total += loss.item() * xb.shape[0]
+            total += loss.item() * idx.shape[0]
         history.append(total / n)
         if verbose:
             bar.set_postfix(loss=f"{history[-1]:.4f}")

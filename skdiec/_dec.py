@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._backbone import denoising_loss
+from ._backbone import denoising_loss, draw_noise
 from ._features import cell_features
 from ._progress import progress
-from ._torch_utils import randint
+from ._torch_utils import adam_eps, backward_in_batches, map_batches, randint
 
 
 def soft_assignment(z, centers, alpha):
@@ -28,25 +28,47 @@ def soft_assignment(z, centers, alpha):
     Computed in float64 from explicit differences: squared distances stay
     finite for far-off points and half-precision features, and the gradient
     stays defined for a sample sitting exactly on a centre (where
-    ``cdist``'s square root is not differentiable).
+    ``cdist``'s square root is not differentiable). The result has the
+    dtype of ``z``, at least float32.
     """
     out_dtype = torch.promote_types(z.dtype, torch.float32)
-    diff = z.double()[:, None, :] - centers.double()[None, :, :]
-    sq_dist = diff.pow(2).sum(dim=2)
-    # Normalising in log space avoids 0/0 when every kernel underflows.
-    logits = -(alpha + 1.0) / 2.0 * torch.log1p(sq_dist / alpha)
-    return torch.softmax(logits, dim=1).to(out_dtype)
+    z, centers = z.double(), centers.double()
+    diff = z[:, None, :] - centers[None, :, :]
+    ratio = diff.pow(2).sum(dim=2) / alpha
+    if torch.isfinite(ratio).all():
+        # Normalising in log space avoids 0/0 when every kernel underflows.
+        log_kernel = torch.log1p(ratio)
+    else:
+        # Float64 coordinates beyond ~1e154 overflow when squared. Measured
+        # in units of the largest coordinate, log1p(d / alpha) is
+        # log(s^2 / alpha) + log(alpha / s^2 + d'): the first term is the
+        # same for every entry and cancels in the softmax.
+        scale = torch.maximum(z.abs().max(), centers.abs().max()).detach()
+        diff = z[:, None, :] / scale - centers[None, :, :] / scale
+        offset = (alpha / scale / scale).clamp_min(torch.finfo(torch.float64).tiny)
+        log_kernel = torch.log(offset + diff.pow(2).sum(dim=2))
+    return torch.softmax(-(alpha + 1.0) / 2.0 * log_kernel, dim=1).to(out_dtype)
 
 
 def target_distribution(q):
-    """DEC's sharpened target ``P`` from soft assignments ``Q``."""
+    """DEC's sharpened target ``P`` from soft assignments ``Q``.
+
+    Half-precision ``Q`` is computed in float32: its column sums overflow
+    float16 beyond ~2e5 samples. The result is at least float32.
+    """
+    q = q.to(torch.promote_types(q.dtype, torch.float32))
     weight = q.pow(2) / q.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
     return weight / weight.sum(dim=1, keepdim=True)
 
 
 def kl_divergence(p, q):
-    """``KL(P || Q)`` averaged over samples; 0 * log 0 is taken as 0."""
-    eps = torch.finfo(q.dtype).tiny
+    """``KL(P || Q)`` averaged over samples; 0 * log 0 is taken as 0.
+
+    Computed in at least float32, like :func:`target_distribution`.
+    """
+    dtype = torch.promote_types(torch.promote_types(p.dtype, q.dtype), torch.float32)
+    p, q = p.to(dtype), q.to(dtype)
+    eps = torch.finfo(dtype).tiny
     return (torch.xlogy(p, p) - p * torch.log(q.clamp_min(eps))).sum(dim=1).mean()
 
 
@@ -98,8 +120,11 @@ class Embedder:
         was_training = self.unet.training
         self.unet.eval()
         step = max(1, batch_size // self.noise_bank.shape[0])
-        out = [self(X[i:i + step].to(device)).float().cpu() for i in range(0, X.shape[0], step)]
-        self.unet.train(was_training)
+        try:
+            out, _ = map_batches(lambda start, stop: self(X[start:stop].to(device)).float().cpu(),
+                                 X.shape[0], step, "embedding")
+        finally:
+            self.unet.train(was_training)
         return torch.cat(out)
 
 
@@ -129,12 +154,19 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
     dicts with the loss terms and the fraction of labels changed at each
     target refresh.
+
+    A training batch that does not fit in GPU memory is split, and its
+    gradient accumulated over the parts (:func:`~skdiec._torch_utils.
+    backward_in_batches`): every step still sees ``train_batch_size``
+    samples and the same noise, so the result differs from an unsplit run
+    by float rounding only.
     """
     unet = embedder.unet
     n = X.shape[0]
     params = [p for p in unet.parameters() if p.requires_grad] + [centers]
-    optimizer = torch.optim.Adam(params, lr=learning_rate)
+    optimizer = torch.optim.Adam(params, lr=learning_rate, eps=adam_eps(params))
     batch = min(train_batch_size, n)
+    micro_batch = batch  # smaller once a batch did not fit in GPU memory
     history, prev_labels, step = [], None, 0
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:
@@ -160,15 +192,23 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         unet.train()
         for _ in range(min(update_interval, max_iter - step)):
             idx = randint(n, (batch,), generator, "cpu")
-            xb = X[idx].to(device)
-            q_b = soft_assignment(embedder(xb), centers, alpha)
-            kl = kl_divergence(p[idx].to(device), q_b)
-            loss = kl
+            p_b = p[idx]
             if denoising_weight > 0:
-                den = denoising_loss(unet, xb, scheduler, generator)
-                loss = kl + denoising_weight * den
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+                # Drawn for the whole batch, so that a split batch sees the same noise.
+                eps, t = draw_noise((batch,) + tuple(X.shape[1:]), scheduler, generator, X.dtype)
+
+            def batch_loss(start, stop):
+                xb = X[idx[start:stop]].to(device)
+                q_b = soft_assignment(embedder(xb), centers, alpha)
+                kl = kl_divergence(p_b[start:stop].to(device), q_b)
+                loss = kl
+                if denoising_weight > 0:
+                    den = denoising_loss(unet, xb, scheduler, eps[start:stop], t[start:stop])
+                    loss = kl + denoising_weight * den
+                return loss, kl
+
+            (loss, kl), micro_batch = backward_in_batches(
+                batch_loss, batch, micro_batch, optimizer, "DEC fine-tuning")
             optimizer.step()
             step += 1
             bar.update(1)

@@ -58,7 +58,8 @@ class DiffusionEmbeddedClustering(
         pipeline with a ``unet`` sub-folder); any other string is read as a
         Hugging Face hub id and needs a network connection. A model instance
         is deep-copied and never changed. The U-Net must be unconditional,
-        and its input channels must match the images.
+        and its input channels must match the images. It runs and is
+        trained in float32: a float16 or bfloat16 model is converted.
 
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)`` of rows of a 2-D ``X``. When None, rows
@@ -152,7 +153,10 @@ class DiffusionEmbeddedClustering(
     batch_size : int, default=256
         Bound on the images per forward pass in every phase. With
         ``n_noise_draws`` draws, feature extraction runs
-        ``batch_size // n_noise_draws`` images at a time.
+        ``batch_size // n_noise_draws`` images at a time. A batch that runs
+        out of GPU memory is halved and retried (training batches are split
+        and their gradients accumulated, which leaves the result unchanged
+        up to float rounding), with a :class:`~skdiec.OutOfMemoryWarning`.
 
     device : "auto", "cpu", "cuda", "cuda:N" or torch.device, default="auto"
         Where the U-Net runs; "auto" takes CUDA when available.
@@ -340,7 +344,8 @@ class DiffusionEmbeddedClustering(
         ----------
         X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
                 or (n_samples, C, H, W)
-            Training images (or rows of a table).
+            Training images (or rows of a table): finite numbers, at least 2
+            samples. Dense only: sparse matrices raise a ``TypeError``.
         y : Ignored
             Not used, present for API consistency.
 
@@ -461,23 +466,29 @@ class DiffusionEmbeddedClustering(
         Z = embedder.embed(X_img, self.batch_size, device)
         labels = self._soft_assign_embedded(Z, cluster_centers).argmax(axis=1)
 
-        self._layout = layout
-        self._scheduler = scheduler
-        self._head = head
-        self._noise_bank = noise_bank
-        self.unet_ = unet
-        self.col_, self.cot_ = result.col, result.cot
-        self.search_scores_ = result.scores
-        self.search_layers_ = result.layers
-        self.search_timesteps_ = result.timesteps
-        self.init_labels_ = init_labels
-        self.cluster_centers_ = cluster_centers
-        self.n_components_ = int(head.components.shape[0])
-        self.n_iter_ = n_iter
-        self.pretrain_loss_ = pretrain_loss
-        self.fine_tune_history_ = history
-        self.timings_ = timings
-        self.labels_ = labels
+        # One dict update stores the whole fitted state: a KeyboardInterrupt
+        # is delivered between bytecodes, so it cannot land half-way through
+        # and leave attributes of two different fits side by side.
+        vars(self).update({
+            "_layout": layout,
+            "_scheduler": scheduler,
+            "_head": head,
+            "_noise_bank": noise_bank,
+            "unet_": unet,
+            "col_": result.col,
+            "cot_": result.cot,
+            "search_scores_": result.scores,
+            "search_layers_": result.layers,
+            "search_timesteps_": result.timesteps,
+            "init_labels_": init_labels,
+            "cluster_centers_": cluster_centers,
+            "n_components_": int(head.components.shape[0]),
+            "n_iter_": n_iter,
+            "pretrain_loss_": pretrain_loss,
+            "fine_tune_history_": history,
+            "timings_": timings,
+            "labels_": labels,
+        })
         return self
 
     # -------------------------------------------------------------- predict
@@ -589,11 +600,14 @@ class DiffusionEmbeddedClustering(
         if ndim is None and isinstance(X, (list, tuple)):
             ndim = np.ndim(X)
         nd_shape = None
-        if ndim is not None and ndim > 2:
-            X = check_array(X, allow_nd=True, dtype=_FLOAT_DTYPES, input_name="X")
-            X, nd_shape = _input.flatten_images(X)
-        X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES,
-                          ensure_min_samples=2 if reset else 1)
+        min_samples = 2 if reset else 1
+        with _input.errors_name_x():
+            if ndim is not None and ndim > 2:
+                X = check_array(X, allow_nd=True, dtype=_FLOAT_DTYPES, input_name="X",
+                                ensure_min_samples=min_samples)
+                X, nd_shape = _input.flatten_images(X)
+            X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES,
+                              ensure_min_samples=min_samples)
         if reset:
             if nd_shape is not None:
                 return X, nd_shape
@@ -688,7 +702,9 @@ class DiffusionEmbeddedClustering(
         return self.n_components_
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: object.__getstate__ returns the instance's own __dict__,
+        # and the replacements below must not reach the live estimator.
+        state = dict(super().__getstate__())
         # Torch objects are pickled from the CPU, so that a model fitted on a
         # GPU loads on a machine without one.
         for key in ("unet_", "_head"):
@@ -699,6 +715,11 @@ class DiffusionEmbeddedClustering(
                 state[key] = copy.deepcopy(module).cpu()
         if "_noise_bank" in state:
             state["_noise_bank"] = state["_noise_bank"].cpu()
+        if "_scheduler" in state:
+            # diffusers' add_noise moves the scheduler's alphas_cumprod to the
+            # device it last ran on; the schedule is fixed, so a fresh
+            # (CPU) scheduler is the same one.
+            state["_scheduler"] = _backbone.make_scheduler()
         return state
 
     def __sklearn_tags__(self):

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._torch_utils import map_batches
+
 POOLINGS = ("avg", "max", "avgmax", "flatten")
 
 
@@ -121,14 +123,17 @@ def extract_features(unet, scheduler, X, t, names, noise_bank, pooling, batch_si
     """Features of every row of the image tensor ``X`` at ``t``, batch by batch.
 
     Returns a dict ``name -> ndarray (n, D)`` of float32; only the layers in
-    ``names`` are held.
+    ``names`` are held. Batches that do not fit in GPU memory are split
+    (:func:`~skdiec._torch_utils.map_batches`); features do not depend on
+    the batch.
     """
-    chunks = {name: [] for name in names}
     # Each batch is repeated n_draws times inside cell_features.
     step = max(1, batch_size // noise_bank.shape[0])
-    for start in range(0, X.shape[0], step):
-        xb = X[start:start + step].to(device)
-        feats = cell_features(unet, scheduler, xb, t, names, noise_bank, pooling)
-        for name in names:
-            chunks[name].append(feats[name].float().cpu())
-    return {name: torch.cat(chunks[name]).numpy() for name in names}
+
+    def run(start, stop):
+        feats = cell_features(unet, scheduler, X[start:stop].to(device), t, names, noise_bank,
+                              pooling)
+        return {name: feats[name].float().cpu() for name in names}
+
+    chunks, _ = map_batches(run, X.shape[0], step, "feature extraction")
+    return {name: torch.cat([c[name] for c in chunks]).numpy() for name in names}

@@ -10,8 +10,10 @@ are learned once in ``fit`` and stored in an :class:`InputLayout`, which
 ``predict`` and ``transform`` reuse.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 import math
+import re
 
 import numpy as np
 import torch
@@ -66,6 +68,22 @@ class InputLayout:
             # the borders looking like background rather than mid-grey.
             imgs = torch.nn.functional.pad(imgs, (0, pw - w, 0, ph - h), value=-1.0)
         return imgs
+
+
+@contextmanager
+def errors_name_x():
+    """Make scikit-learn's input checks say that it is ``X`` that is wrong.
+
+    Several of their messages ("Found array with 1 sample(s)", "could not
+    convert string to float", "Expected 2D array") do not name the array;
+    those get an "Invalid X: " prefix, keeping their type and text.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        if type(exc) not in (ValueError, TypeError) or re.search(r"\bX\b", str(exc)):
+            raise
+        raise type(exc)(f"Invalid X: {exc}") from exc
 
 
 def flatten_images(X, image_shape=None):

@@ -1,7 +1,9 @@
-"""Small torch helpers shared by the stages: devices and private RNGs."""
+"""Small torch helpers shared by the stages: devices, private RNGs and
+batched passes that survive running out of GPU memory."""
 
 from contextlib import contextmanager
 import re
+import warnings
 
 import numpy as np
 import torch
@@ -71,9 +73,104 @@ def isolated_torch_rng(seed):
         yield
 
 
+def adam_eps(params, default=1e-8):
+    """Adam's ``eps`` for ``params``: ``default``, unless it rounds to zero in
+    their dtype (float16), where a zero second moment would then divide 0 by 0."""
+    smallest = max(torch.finfo(p.dtype).tiny for p in params)
+    return max(default, smallest)
+
+
 def randn(shape, generator, device, dtype=torch.float32):
     return torch.randn(shape, generator=generator, dtype=dtype).to(device)
 
 
 def randint(high, size, generator, device):
     return torch.randint(0, high, size, generator=generator).to(device)
+
+
+class OutOfMemoryWarning(RuntimeWarning):
+    """CUDA ran out of memory, and DiEC retried with smaller batches.
+
+    Feature extraction and prediction give the same result with any batch
+    size (up to float rounding), and training steps accumulate gradients
+    over the smaller batches, so the optimisation is unchanged too; only
+    speed suffers. Lower ``batch_size`` (or ``train_batch_size``) to avoid
+    the retries. A batch of one image that does not fit, and running out of
+    memory outside the batched passes (in an optimiser step, say), still
+    raise ``torch.cuda.OutOfMemoryError``.
+    """
+
+
+def map_batches(fn, n, batch_size, what, restart=None):
+    """Apply ``fn(start, stop)`` to consecutive slices of ``range(n)``.
+
+    When a slice raises ``torch.cuda.OutOfMemoryError``, it is halved and
+    retried with an :class:`OutOfMemoryWarning`; a slice of one sample that
+    still does not fit re-raises the error. Without ``restart`` the results
+    of earlier slices are kept, which suits slices that are independent.
+    With it, ``restart()`` is called and the whole range is redone with the
+    smaller slices, for slices with side effects that a failure can leave
+    half done (gradients).
+
+    Returns
+    -------
+    results : list
+        ``fn``'s result for each slice, in order.
+    batch_size : int
+        The slice size that fitted, for the caller's next pass.
+    """
+    results, start = [], 0
+    while start < n:
+        stop = min(n, start + batch_size)
+        try:
+            results.append(fn(start, stop))
+            start = stop
+            continue
+        except torch.cuda.OutOfMemoryError:
+            if stop - start <= 1:
+                raise
+        # Out of the except block the traceback is gone, and with it the
+        # frames holding the failed batch's activations (freed by reference
+        # counting), so the cache can give their memory back.
+        torch.cuda.empty_cache()
+        batch_size = (stop - start) // 2
+        warnings.warn(
+            f"CUDA ran out of memory in {what} on a batch of {stop - start} images; "
+            f"retrying with batch size {batch_size}.",
+            OutOfMemoryWarning,
+            stacklevel=2,
+        )
+        if restart is not None:
+            restart()
+            results, start = [], 0
+    return results, batch_size
+
+
+def backward_in_batches(loss_fn, n, batch_size, optimizer, what):
+    """Backpropagate the mean loss over ``n`` samples, in slices that fit in memory.
+
+    ``loss_fn(start, stop)`` returns a tuple of scalar tensors, the mean loss
+    terms over samples ``start:stop``; the first one is backpropagated. Each
+    slice is weighted by its share of ``n``, so the accumulated gradient is
+    that of one pass over all ``n``. The optimiser's gradients are zeroed
+    first, and again before the step is redone after running out of
+    memory (see :func:`map_batches`): memory can run out in the middle of a
+    backward pass, when some weights already hold the failed slice's
+    gradient and others do not. So no half-accumulated gradient reaches
+    ``optimizer.step()``, which the caller runs once this returns.
+
+    Returns the detached totals of the loss terms and the slice size that
+    fitted.
+    """
+    def run(start, stop):
+        terms = loss_fn(start, stop)
+        weight = (stop - start) / n
+        (terms[0] * weight).backward()
+        return [term.detach() * weight for term in terms]
+
+    def zero_grad():
+        optimizer.zero_grad(set_to_none=True)
+
+    zero_grad()
+    parts, batch_size = map_batches(run, n, batch_size, what, restart=zero_grad)
+    return [sum(terms) for terms in zip(*parts)], batch_size

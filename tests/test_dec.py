@@ -4,6 +4,8 @@ import torch
 
 from skdiec import _dec
 
+from .conftest import fine_tune_tiny, tiny_embedder
+
 
 def hand_q(z, mu, alpha):
     q = np.zeros((len(z), len(mu)))
@@ -78,3 +80,90 @@ def test_feature_head_is_the_pca_projection():
     expected = PCA(3, random_state=0).fit_transform(F)
     np.testing.assert_allclose(head(torch.tensor(F, dtype=torch.float32)).numpy(), expected,
                                rtol=1e-4, atol=1e-5)
+
+
+DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
+
+
+def _extreme_cases(dtype):
+    """(name, z, centres) for the configurations where DEC could divide 0 by 0."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(20, 4, generator=g).to(dtype)
+    mu = torch.randn(3, 4, generator=g).to(dtype)
+    big, tiny = torch.finfo(dtype).max / 2, torch.finfo(dtype).tiny
+    # Half of the points at +big, half at -big: differences reach the dtype's max.
+    z_big = torch.cat([torch.full((10, 4), big, dtype=dtype),
+                       torch.full((10, 4), -big, dtype=dtype)])
+    mu_big = torch.stack([torch.full((4,), big, dtype=dtype), torch.full((4,), -big, dtype=dtype),
+                          torch.zeros(4, dtype=dtype)])
+    return [
+        ("spread", z, mu),
+        ("identical centres", z, mu[:1].repeat(3, 1)),
+        ("every point on one centre", mu[:1].repeat(20, 1), mu),
+        ("collapsed: points and centres in one spot", mu[:1].repeat(20, 1),
+         mu[:1].repeat(3, 1)),
+        ("huge scale", z_big, mu_big),
+        ("tiny scale", z * tiny, mu * tiny),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6),
+                         ids=[c[0] for c in _extreme_cases(torch.float32)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_dec_step_is_finite_in_extreme_configurations(dtype, case):
+    _, z, mu = _extreme_cases(dtype)[case]
+    z, mu = z.clone().requires_grad_(True), torch.nn.Parameter(mu.clone())
+    q = _dec.soft_assignment(z, mu, 1.0)
+    assert q.dtype == torch.promote_types(dtype, torch.float32)
+    p = _dec.target_distribution(q.detach())
+    loss = _dec.kl_divergence(p, q)
+    loss.backward()
+    for name, t in [("Q", q), ("P", p), ("KL", loss), ("dz", z.grad), ("dmu", mu.grad)]:
+        assert torch.isfinite(t).all(), name
+    torch.testing.assert_close(q.sum(dim=1).double(), torch.ones(20, dtype=torch.float64))
+    assert loss.item() > -1e-6  # a KL divergence, up to rounding
+
+
+def test_soft_assignment_of_far_float64_points_matches_the_relative_distances():
+    # Squared, 1e200 overflows float64; the kernel must still rank the centres.
+    z = torch.tensor([[1e200], [-1e200], [3e199]], dtype=torch.float64)
+    mu = torch.tensor([[1e200], [-1e200]], dtype=torch.float64)
+    q = _dec.soft_assignment(z, mu, 1.0)
+    assert torch.isfinite(q).all()
+    # So far out the kernel is |z - mu| ** -(alpha + 1): scale-free.
+    kernel = np.array([0.7, 1.3]) ** -2.0
+    np.testing.assert_allclose(q[2].numpy(), kernel / kernel.sum(), rtol=1e-12)
+    np.testing.assert_allclose(q[:2].numpy(), np.eye(2), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_target_of_many_half_precision_assignments_is_finite(dtype):
+    # float16 column sums overflow (max 65504) beyond ~2e5 samples of 3 clusters.
+    q = torch.full((300_000, 3), 1 / 3).to(dtype)
+    p = _dec.target_distribution(q)
+    assert p.dtype == torch.float32 and torch.isfinite(p).all()
+    np.testing.assert_allclose(p[:3].numpy(), 1 / 3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES[1:], ids=str)
+def test_empty_clusters_in_q_give_a_finite_target_and_loss(dtype):
+    q = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [1.0, 0.0, 0.0]]).to(dtype)
+    p = _dec.target_distribution(q)
+    assert torch.isfinite(p).all() and torch.all(p[:, 2] == 0)
+    assert torch.isfinite(_dec.kl_divergence(p, q))
+
+
+@pytest.mark.filterwarnings("ignore:There are modules in UNet2DModel")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_fine_tuning_a_half_precision_unet_stays_finite(dtype):
+    # float16 used to give NaN at the second step: Adam's eps=1e-8 rounds to 0
+    # in float16, and a parameter whose squared gradient underflows then
+    # takes a 0/0 step.
+    embedder, X = tiny_embedder(dtype)
+    n_iter, centers, history = fine_tune_tiny(embedder, X, max_iter=6)
+    assert n_iter == 6
+    assert all(np.isfinite(h["loss"]) for h in history)
+    assert torch.isfinite(centers).all()
+    assert all(torch.isfinite(p).all() for p in embedder.unet.parameters())
+    assert next(embedder.unet.parameters()).dtype == dtype
+    assert torch.isfinite(embedder.embed(X, 64, "cpu")).all()

@@ -16,19 +16,86 @@ def make(**kw):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_values(digits, bad):
+@pytest.mark.parametrize("layout", ["rows", "images"])
+def test_non_finite_values(digits, bad, layout):
     X = digits[0].copy()
     X[3, 2, 2] = bad
-    with pytest.raises(ValueError, match="X"):
+    if layout == "rows":
+        X = X.reshape(len(X), -1)
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
         make().fit(X)
 
 
 def test_wrong_number_of_dimensions(digits):
     X = digits[0]
-    with pytest.raises(ValueError, match="Expected 2D array"):
+    with pytest.raises(ValueError, match="Invalid X: Expected 2D array, got 1D"):
         make().fit(X[:, 0, 0])
     with pytest.raises(ValueError, match="X must be 2-D.*5 dimension"):
         make().fit(X.reshape(len(X), 1, 1, 8, 8))
+    with pytest.raises(ValueError, match="Invalid X: Expected 2D array, got scalar"):
+        make().fit(3.0)
+
+
+# Arrays scikit-learn's checks refuse with messages that do not name the
+# array themselves; DiEC prefixes them with "Invalid X".
+@pytest.mark.parametrize("X,error,match", [
+    (np.empty((0, 64)), ValueError,
+     r"Found array with 0 sample\(s\) \(shape=\(0, 64\)\) while a minimum of 2"),
+    (np.empty((0, 8, 8)), ValueError,
+     r"Found array with 0 sample\(s\) \(shape=\(0, 8, 8\)\) while a minimum of 2"),
+    (np.ones((1, 64)), ValueError,
+     r"Found array with 1 sample\(s\) \(shape=\(1, 64\)\) while a minimum of 2"),
+    (np.ones((1, 8, 8)), ValueError, r"Found array with 1 sample\(s\).* minimum of 2"),
+    (np.empty((10, 0)), ValueError, r"Found array with 0 feature\(s\) \(shape=\(10, 0\)\)"),
+    (np.empty((10, 0, 3)), ValueError, r"Found array with 0 feature\(s\)"),
+    (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), ValueError,
+     "could not convert string to float"),
+    (np.array([["a", 1.0], [2.0, 3.0], [3.0, 4.0]], dtype=object), ValueError,
+     "could not convert string to float"),
+    (np.full((4, 3, 3), "x"), ValueError, "could not convert string to float"),
+    ([[1.0, 2.0], [3.0, "x"], [5.0, 6.0]], ValueError, "could not convert string to float"),
+    (np.array([[{"a": 1}, 1.0], [2.0, 3.0], [3.0, 4.0]], dtype=object), TypeError,
+     "float.. argument must be"),
+    (np.ones((5, 4)) * 1j, ValueError, "Complex data not supported"),
+], ids=["empty rows", "empty images", "one row", "one image", "no features",
+        "zero-width images", "strings", "object with a string", "string images",
+        "nested list with a string", "object with a dict", "complex"])
+def test_unusable_arrays_name_x(X, error, match):
+    with pytest.raises(error, match="Invalid X: " + match):
+        make(n_clusters=1).fit(X)
+
+
+def test_predict_on_bad_input_names_x(fitted, digits):
+    X = digits[0].reshape(len(digits[0]), -1)
+    bad = X[:5].copy()
+    bad[0, 0] = np.nan
+    for method in (fitted.predict, fitted.predict_proba, fitted.transform, fitted.score):
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            method(bad)
+        with pytest.raises(ValueError, match="Invalid X: Found array with 0 sample"):
+            method(X[:0])
+    assert fitted.predict(X[:1]).shape == (1,)  # one sample is fine after fit
+
+
+@pytest.mark.parametrize("shape,unet_channels", [
+    ((1, 1), (8, 16)), ((2, 3), (8, 16)), ((5, 5), (8, 16, 16)), ((3, 9, 7), (8, 16, 16)),
+])
+def test_tiny_and_odd_sized_images_are_padded_for_the_unet(shape, unet_channels):
+    # A U-Net halves its input once per down-sampling block; images of any
+    # size are padded to the next multiple instead of being refused.
+    X = np.random.RandomState(0).uniform(size=(12,) + shape)
+    est = make(n_clusters=2, unet_channels=unet_channels).fit(X)
+    multiple = 2 ** (len(unet_channels) - 1)
+    assert all(s % multiple == 0 for s in est._layout.padded_shape)
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+def test_given_unet_with_more_downsamplings_than_the_image_allows(digits):
+    # Three halvings need a multiple of 8: 5 x 5 images go in as 8 x 8.
+    unet = _backbone.build_unet(1, (8, 8), (8, 16, 16), layers_per_block=1, seed=0)
+    X = digits[0][:30, :5, :5]
+    est = make(unet=unet, pretrain_epochs=0).fit(X)
+    assert est._layout.padded_shape == (8, 8)
 
 
 def test_more_clusters_than_samples(digits):
@@ -36,9 +103,12 @@ def test_more_clusters_than_samples(digits):
         make(n_clusters=6).fit(digits[0][:5])
 
 
-def test_sparse_input_is_refused(digits):
-    X = sp.csr_matrix(digits[0].reshape(len(digits[0]), -1))
-    with pytest.raises(TypeError, match="dense data is required"):
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_input_is_refused(digits, fmt):
+    # DiEC is dense-only: images go through convolutions.
+    X = sp.random(40, 64, density=0.3, format=fmt, random_state=0)
+    with pytest.raises(TypeError, match="Sparse data was passed for X, but dense data is "
+                       "required"):
         make().fit(X)
 
 
@@ -46,15 +116,6 @@ def test_image_shape_inconsistent_with_rows(digits):
     X = digits[0].reshape(len(digits[0]), -1)
     with pytest.raises(ValueError, match=r"image_shape=\(7, 7\) holds 49 values.*64 features"):
         make(image_shape=(7, 7)).fit(X)
-
-
-@pytest.mark.parametrize("device,match", [
-    ("tpu", "device must be 'auto', 'cpu', 'cuda'"),
-    ("cuda:x", "device must be"),
-])
-def test_unknown_device(digits, device, match):
-    with pytest.raises(ValueError, match=match):
-        make(device=device).fit(digits[0])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -69,22 +130,105 @@ def test_backbone_with_wrong_channels(digits):
         make(unet=unet).fit(digits[0])
 
 
-def test_unknown_layer_and_bad_timesteps(digits):
-    with pytest.raises(ValueError, match="unknown layer name"):
-        make(layers=["mid", "nope"]).fit(digits[0])
-    for bad in ([], [1000], [-1], [1.5]):
-        with pytest.raises(ValueError, match="timesteps must be"):
-            make(timesteps=bad).fit(digits[0])
+@pytest.mark.parametrize("config,match", [
+    (dict(out_channels=2), "unet has 1 input and 2 output channels"),
+    (dict(class_embed_type="timestep"), "unet is class-conditional"),
+], ids=["output channels", "class-conditional"])
+def test_backbone_that_is_not_an_unconditional_denoiser(digits, config, match):
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel(**{**dict(sample_size=8, in_channels=1, out_channels=1,
+                                 block_out_channels=(8, 16), layers_per_block=1,
+                                 down_block_types=("DownBlock2D",) * 2,
+                                 up_block_types=("UpBlock2D",) * 2, norm_num_groups=8),
+                          **config})
+    with pytest.raises(ValueError, match=match):
+        make(unet=unet).fit(digits[0])
 
 
-@pytest.mark.parametrize("param,value", [
-    ("n_clusters", 0), ("alpha", 0.0), ("tol", 2.0), ("batch_size", 0),
-    ("pooling", "median"), ("search_score", "accuracy"), ("init", "random"),
-    ("pretrain_epochs", -1), ("learning_rate", -1.0), ("unet", 3),
-])
+@pytest.mark.filterwarnings("ignore:There are modules in UNet2DModel")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_precision_backbone_is_trained_in_float32(digits, dtype):
+    # It used to fail in the first convolution: float32 images, half weights.
+    unet = _backbone.build_unet(1, (8, 8), (8, 16), layers_per_block=1, seed=0).to(dtype)
+    original = {k: v.clone() for k, v in unet.state_dict().items()}
+    est = make(unet=unet).fit(digits[0][:40])
+    assert est.unet_.dtype == torch.float32 and np.isfinite(est.cluster_centers_).all()
+    assert unet.dtype == dtype  # the caller's model is not touched
+    for key, value in unet.state_dict().items():
+        assert torch.equal(value, original[key])
+
+
+# One value or more outside each entry of _parameter_constraints; scikit-learn
+# rejects them before fit does any work.
+INVALID_PARAMS = [
+    ("n_clusters", 0), ("n_clusters", 2.5), ("n_clusters", "3"),
+    ("unet", 3),
+    ("image_shape", 64), ("image_shape", "8x8"),
+    ("unet_channels", 8), ("unet_channels", "wide"),
+    ("pretrain_epochs", -1), ("pretrain_epochs", 1.5), ("pretrain_epochs", "never"),
+    ("pretrain_learning_rate", 0.0), ("pretrain_learning_rate", -1e-3),
+    ("train_batch_size", 0),
+    ("layers", "mid"), ("layers", 3),
+    ("timesteps", 5),
+    ("n_refine_timesteps", -1),
+    ("search_n_samples", 1),
+    ("search_score", "accuracy"),
+    ("init", "random"),
+    ("n_noise_draws", 0),
+    ("pooling", "median"), ("pooling", 0),
+    ("n_components", 0),
+    ("alpha", 0.0), ("alpha", np.nan),
+    ("max_iter", -1),
+    ("update_interval", 0),
+    ("tol", -0.1), ("tol", 2.0),
+    ("denoising_weight", -1.0),
+    ("learning_rate", 0.0), ("learning_rate", -1.0),
+    ("batch_size", 0),
+    ("device", 3),
+    ("random_state", "seed"),
+    ("verbose", -1), ("verbose", "loud"),
+]
+
+
+def test_every_constrained_parameter_has_an_invalid_value_tested():
+    assert {name for name, _ in INVALID_PARAMS} == set(DiEC._parameter_constraints)
+
+
+@pytest.mark.parametrize("param,value", INVALID_PARAMS)
 def test_invalid_hyperparameters_name_the_parameter(digits, param, value):
-    with pytest.raises(ValueError, match=f"'{param}' parameter"):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=f"The '{param}' parameter of "
+                       "DiffusionEmbeddedClustering must be"):
         make(**{param: value}).fit(digits[0])
+
+
+# Values of the right type that fit itself rejects, each naming its parameter.
+@pytest.mark.parametrize("param,value,match", [
+    ("image_shape", (0, 8), r"image_shape must be \(H, W\) or \(C, H, W\) with positive"),
+    ("image_shape", (1, 2, 4, 8), r"image_shape must be"),
+    ("unet_channels", (), "unet_channels must be a non-empty sequence of positive ints"),
+    ("unet_channels", (8, 0), "unet_channels must be"),
+    ("unet_channels", (8.5,), "unet_channels must be"),
+    ("layers", [], "layers must name at least one layer"),
+    ("layers", ["mid", "nope"], r"layers=\['mid', 'nope'\]: unknown layer name"),
+    ("timesteps", [], "timesteps must be"),
+    ("timesteps", [1000], "timesteps must be"),
+    ("timesteps", [-1], "timesteps must be"),
+    ("timesteps", [1.5], "timesteps must be"),
+    ("timesteps", [[1, 2]], "timesteps must be"),
+    ("timesteps", ["a"], "timesteps must be"),
+    ("device", "tpu", "device must be 'auto', 'cpu', 'cuda'"),
+    ("device", "cuda:x", "device must be"),
+    ("device", torch.device("meta"), "device=.*only CPU and CUDA devices"),
+    ("unet", "no-such-user/no-such-model", "unet='no-such-user/no-such-model' is not a local"),
+])
+def test_invalid_parameter_values_found_in_fit_name_the_parameter(digits, param, value,
+                                                                  match):
+    X = digits[0].reshape(len(digits[0]), -1)
+    with pytest.raises(ValueError, match=match):
+        make(**{param: value}).fit(X)
 
 
 def test_predict_before_fit(digits):

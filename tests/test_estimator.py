@@ -125,8 +125,9 @@ def test_fine_tuned_unet_stays_a_denoiser(fitted, digits):
     X, _ = digits
     gen = torch.Generator().manual_seed(0)
     X_img = fitted._layout.to_tensor(X.reshape(len(X), -1))
+    eps, t = _backbone.draw_noise(X_img.shape, fitted._scheduler, gen)
     with torch.no_grad():
-        loss = _backbone.denoising_loss(fitted.unet_, X_img, fitted._scheduler, gen)
+        loss = _backbone.denoising_loss(fitted.unet_, X_img, fitted._scheduler, eps, t)
     assert loss.item() < 0.9
 
 

@@ -1,11 +1,18 @@
-"""save/load: a safetensors + JSON folder, read back without unpickling."""
+"""save/load: a safetensors + JSON folder, read back without unpickling; pickles
+that load without a GPU."""
 
+import copy
 from pathlib import Path
+import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from skdiec import DiEC
+
+from .conftest import storage_locations
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "diec_format1"
 
@@ -68,6 +75,18 @@ def test_unfitted_callable_and_missing(tmp_path, fitted):
         DiEC.load(tmp_path)
 
 
+def test_folder_of_another_format_version_is_refused(tmp_path):
+    import json
+    import shutil
+
+    folder = shutil.copytree(FIXTURE, tmp_path / "model")
+    meta = json.loads((folder / "estimator.json").read_text())
+    meta["format_version"] = 99
+    (folder / "estimator.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format version 99; this skdiec reads version 1"):
+        DiEC.load(folder)
+
+
 def test_fortran_ordered_arrays_survive(tmp_path, fitted, digits):
     # PCA's components_ are Fortran-ordered; the format must not scramble them.
     import copy
@@ -79,3 +98,71 @@ def test_fortran_ordered_arrays_survive(tmp_path, fitted, digits):
     est._head.components = torch.from_numpy(np.asfortranarray(comps))
     est.save(tmp_path / "f")
     np.testing.assert_array_equal(DiEC.load(tmp_path / "f")._head.components.numpy(), comps)
+
+
+# A model fitted on a GPU must pickle into CPU tensors only, so that it loads
+# where there is no GPU. With no GPU here, devices are simulated: a module
+# that reports CUDA weights, and the "meta" device for a stray tensor.
+
+class FakeCudaModule(torch.nn.Module):
+    """A module that reports its weights on a GPU until ``.cpu()`` is called."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(2))
+        self.on_gpu = True
+
+    def parameters(self, recurse=True):
+        for p in super().parameters(recurse):
+            yield SimpleNamespace(device=torch.device("cuda")) if self.on_gpu else p
+
+    def cpu(self):
+        self.on_gpu = False
+        return self
+
+
+def test_every_torch_object_of_a_fitted_model_is_moved_when_pickled(fitted):
+    # __getstate__ names the torch attributes it moves: a new one must be added there.
+    torch_attrs = {k for k, v in vars(fitted).items()
+                   if isinstance(v, (torch.Tensor, torch.nn.Module)) or hasattr(v, "add_noise")}
+    assert torch_attrs == {"unet_", "_head", "_noise_bank", "_scheduler"}
+
+
+def test_pickling_leaves_the_live_model_untouched(fitted):
+    # __getstate__ used to edit the estimator's own __dict__ (the state that
+    # object.__getstate__ returns), swapping its U-Net for a CPU copy.
+    est = copy.deepcopy(fitted)
+    before = dict(vars(est))
+    pickle.dumps(est)
+    assert vars(est).keys() == before.keys()
+    for key, value in vars(est).items():
+        assert value is before[key], key
+
+
+def test_gpu_modules_are_pickled_from_cpu_copies(fitted):
+    est = copy.deepcopy(fitted)
+    est.unet_, est._head = FakeCudaModule(), FakeCudaModule()
+    state = est.__getstate__()
+    for key in ("unet_", "_head"):
+        assert state[key] is not getattr(est, key) and not state[key].on_gpu
+        assert getattr(est, key).on_gpu  # the live model stays where it is
+
+
+def test_scheduler_left_on_a_device_by_add_noise_is_not_pickled(fitted, digits):
+    # diffusers' add_noise moves alphas_cumprod to the device of its input:
+    # after a fit on CUDA it is a CUDA tensor, and the pickle used to carry it.
+    est = copy.deepcopy(fitted)
+    est._scheduler.alphas_cumprod = est._scheduler.alphas_cumprod.to("meta")
+    data = pickle.dumps(est)
+    locations = storage_locations(data)
+    assert locations and set(locations) == {"cpu"}
+    restored = pickle.loads(data)
+    np.testing.assert_array_equal(restored.predict(digits[0]), fitted.predict(digits[0]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_model_fitted_for_cuda_predicts_on_a_machine_without_it(fitted, digits):
+    est = pickle.loads(pickle.dumps(copy.deepcopy(fitted).set_params(device="cuda")))
+    with pytest.warns(RuntimeWarning, match="device='cuda' is not available here; using the CPU"):
+        labels = est.predict(digits[0])
+    np.testing.assert_array_equal(labels, fitted.labels_)
