@@ -174,28 +174,32 @@ def summary_table(rows):
 def _device(r):
     if r.get("device_kind") == "cuda":
         return f"{r['device']} (GPU)"
-    threads = r.get("threads", {}).get("torch")
-    return f"{r['device']}" + (f", {threads} torch threads" if threads else "")
+    cpus = r.get("threads", {}).get("os_cpu_count")
+    return f"{r['device']}, {cpus} CPUs" if cpus else r["device"]
 
 
 def _distinct(values):
-    return list(dict.fromkeys(v for v in values if v))
+    return list(dict.fromkeys(v for v in values if v is not None))
 
 
 def _provenance(rs):
-    versions = _distinct(
-        ", ".join(f"{k} {v}" for k, v in r["versions"].items() if v and k != "numpy")
-        for r in rs)
+    versions = defaultdict(list)
+    for r in rs:
+        for name, version in r["versions"].items():
+            if version and name != "numpy" and version not in versions[name]:
+                versions[name].append(version)
+    threads = _distinct(r.get("threads", {}).get("torch") for r in rs)
     commits = _distinct(
         (r["git_commit"] or "?")[:10] + (" (uncommitted changes)" if r["git_dirty"] else "")
         for r in rs)
-    dates = sorted(r["date"] for r in rs)
+    dates = sorted(r["date"][:10] for r in rs)
     return [
         "```bash", *_distinct(r["command"] for r in rs), "```", "",
-        f"Device: {'; '.join(_distinct(_device(r) for r in rs))}.",
-        f"Versions: {'; '.join(versions)}.",
-        f"Commit: {', '.join(commits)}; run {dates[0][:10]}"
-        + (f" to {dates[-1][:10]}" if dates[-1][:10] != dates[0][:10] else "") + ".",
+        f"Device: {'; '.join(_distinct(_device(r) for r in rs))}"
+        + (f"; torch threads: {', '.join(map(str, threads))}" if threads else "") + ".",
+        "Versions: " + ", ".join(f"{name} {' / '.join(v)}" for name, v in versions.items()) + ".",
+        f"Commit: {', '.join(commits)}; run {dates[0]}"
+        + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ".",
     ]
 
 
@@ -237,18 +241,16 @@ def _clustpy_details(rs):
     return out
 
 
-def plot_acc(dataset, n, methods, folder):
+def plot_acc(methods, path, title):
     """Bar chart of mean ACC per method with std error bars, saved as PNG.
 
     Parameters
     ----------
-    dataset : str
-    n : int
-        Number of samples.
     methods : dict of str to list of dict
-        Rows of one dataset by method.
-    folder : path-like
-        Where ``acc_<dataset>.png`` is written (created if needed).
+        Rows of one dataset by method, in the order the bars are drawn.
+    path : path-like
+        The PNG to write; its folder is created if needed.
+    title : str
 
     Returns
     -------
@@ -261,19 +263,16 @@ def plot_acc(dataset, n, methods, folder):
 
     names = list(methods)
     acc = [np.array([r["acc"] for r in methods[m]]) for m in names]
-    seeds = sorted({len(a) for a in acc})
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(names), 3.6))
     ax.bar(range(len(names)), [a.mean() for a in acc], yerr=[a.std() for a in acc],
            capsize=4, color=["C0" if m.startswith("diec") else "C7" for m in names])
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("ACC (Hungarian)")
-    ax.set_title(f"{dataset} (n={n}): mean ± std over "
-                 f"{'/'.join(map(str, seeds))} seed(s)")
+    ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"acc_{dataset}.png"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -310,7 +309,12 @@ def render_harness(rows, figures=None):
         if clustpy:
             out += [""] + _clustpy_details(clustpy)
         if figures is not None:
-            path = plot_acc(dataset + ("_quick" if quick else ""), n, methods, figures)
+            seeds = "/".join(map(str, sorted({len(g) for g in methods.values()})))
+            title = (f"{dataset} (n={n}){', QUICK smoke test' if quick else ''}: ACC, "
+                     f"mean ± std over {seeds} seed(s)\n"
+                     + "; ".join(_distinct(_device(r) for r in rs)))
+            stem = f"acc_{dataset}" + ("_quick" if quick else "")
+            path = plot_acc(methods, Path(figures) / f"{stem}.png", title)
             try:
                 shown = path.resolve().relative_to(ROOT)
             except ValueError:

@@ -249,7 +249,8 @@ def _run_clustpy(method, X, k, seed, quick, device, backbone):
         from clustpy import deep
     except Exception as exc:  # a mismatched torchvision raises RuntimeError, not ImportError
         return {"skipped": f"clustpy.deep does not import in {sys.executable}: "
-                           f"{type(exc).__name__}: {exc}"}
+                           f"{type(exc).__name__}: {exc} (it needs clustpy and a torchvision "
+                           "built for this torch; see benchmarks/README.md)"}
     cls = getattr(deep, CLUSTPY_METHODS[method])
     X2 = X.reshape(len(X), -1).astype(np.float32)
     X2 = (X2 - X2.mean()) / X2.std()
