@@ -37,10 +37,11 @@ Methods (``--methods``, comma-separated; default all):
 ``--reuse-backbone`` pretrains once per seed: ``diec`` runs first and saves
 its pretrained U-Net with the state of the estimator's torch generator; the
 DiEC ablations of that seed load both in place of their own pretraining, so
-that (where pretraining is deterministic, as on the CPU) each ablation is
-bit-identical to its from-scratch fit. Every DiEC line records the SHA-256
-of its pretrained weights (``pretrained_sha256``) to check exactly that, and
-an ablation that reused the backbone records ``backbone: "reused"`` and
+that, where pretraining is deterministic (on a CPU with a fixed number of
+threads), each ablation is bit-identical to its from-scratch fit. Every DiEC
+line records the SHA-256 of its pretrained weights (``pretrained_sha256``)
+and of its labels (``labels_sha256``) to check exactly that, and an ablation
+that reused the backbone records ``backbone: "reused"`` and
 ``shared_pretrain_s``, the pretraining time its ``fit_s`` leaves out.
 
 ``--quick`` shrinks everything (300 samples, a tiny U-Net, 2 epochs) to test
@@ -205,7 +206,7 @@ def _run_kmeans(method, X, k, seed, quick, device, backbone):
     tic = time.perf_counter()
     labels = KMeans(**params).fit_predict(X2)
     return {"labels": labels, "fit_s": time.perf_counter() - tic, "params": params,
-            "rss_before_fit_mb": rss_before, "device_kind": "cpu"}
+            "rss_before_fit_mb": rss_before, "torch_device": None}
 
 
 def _run_diec(method, X, k, seed, quick, device, backbone):
@@ -225,7 +226,7 @@ def _run_diec(method, X, k, seed, quick, device, backbone):
     out = {
         "labels": est.labels_, "fit_s": fit_s, "rss_before_fit_mb": rss_before,
         "params": {k_: v for k_, v in est.get_params().items() if k_ != "unet"},
-        "device_kind": next(est.unet_.parameters()).device.type,
+        "torch_device": str(next(est.unet_.parameters()).device),
         "col": est.col_, "cot": int(est.cot_),
         "n_iter": int(est.n_iter_), "pretrain_epochs_run": len(est.pretrain_loss_),
         "timings": {key: round(v, 2) for key, v in est.timings_.items()},
@@ -263,7 +264,7 @@ def _run_clustpy(method, X, k, seed, quick, device, backbone):
     return {"labels": est.labels_, "fit_s": fit_s, "rss_before_fit_mb": rss_before,
             "params": est.get_params(), "preprocessing": CLUSTPY_PREPROCESSING,
             "clustpy_version": clustpy.__version__, "extra_labels": {"dec": est.dec_labels_},
-            "device_kind": _torch_device(device).type}
+            "torch_device": str(_torch_device(device))}
 
 
 def _runner(method):
@@ -295,9 +296,12 @@ def run_single(spec_path):
         if torch is not None:
             threads["torch"] = torch.get_num_threads()
         out["threads"] = threads
+        used = out.pop("torch_device")
+        out["device_kind"] = "cuda" if used and used.startswith("cuda") else "cpu"
         if out["device_kind"] == "cuda":
-            out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-            out["device"] = torch.cuda.get_device_name()
+            used = torch.device(used)
+            out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(used) / 2**20, 1)
+            out["device"] = torch.cuda.get_device_name(used)
         else:
             out["device"] = _cpu_model()
         extra = ("clustpy", "torchvision") if spec["method"] in CLUSTPY_METHODS else ()
