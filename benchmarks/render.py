@@ -1,27 +1,65 @@
-"""Render benchmark results (JSON lines) as Markdown tables.
+"""Render benchmark results (JSON lines) as Markdown tables and figures.
 
 Usage::
 
-    python benchmarks/render.py benchmarks/results/core_digits.jsonl > table.md
+    python benchmarks/render.py benchmarks/results/digits.jsonl > tables.md
+    python benchmarks/render.py benchmarks/results/core_digits.jsonl
 
-Prints, per dataset and method, mean ± std over seeds of ACC, NMI, ARI and fit
-time, then the per-seed DiEC details (COL/COT, ACC before fine-tuning, phase
-timings, two-stage search against the full grid).
+Lines written by ``benchmarks/run.py`` are rendered per dataset: the
+command(s), device and versions that produced them, mean ± std over seeds of
+ACC, NMI, ARI, fit time and peak memory per method, the per-seed DiEC and
+ClustPy details, and a bar figure of ACC per method (PNG, to ``--figures``).
+Lines from ``--quick`` runs are smoke tests of the harness, not benchmark
+numbers: they are left out unless ``--include-quick`` is given, and then
+marked as such. When a (dataset, method, seed) appears more than once, the
+last line counts.
+
+Lines written by ``benchmarks/bench_core.py`` are rendered as before: mean ±
+std per dataset and method, then the per-seed DiEC details (COL/COT, ACC
+before fine-tuning, phase timings, two-stage search against the full grid).
 """
 
-import json
-import sys
+import argparse
 from collections import defaultdict
+import json
+from pathlib import Path
+import sys
 
 import numpy as np
 
+FIGURES = Path(__file__).resolve().parent / "figures"
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def mean_std(values, digits=3):
+    """``"mean ± std"`` of ``values`` (population std, as over a few seeds).
+
+    Parameters
+    ----------
+    values : sequence of float
+    digits : int, default=3
+        Decimals shown.
+
+    Returns
+    -------
+    text : str
+    """
     values = np.asarray(values, dtype=float)
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
 def render(rows):
+    """Markdown tables of ``benchmarks/bench_core.py`` results.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Parsed JSON lines of ``bench_core.py``.
+
+    Returns
+    -------
+    text : str
+    """
     out = []
     groups = defaultdict(list)
     for r in rows:
@@ -65,13 +103,259 @@ def render(rows):
     return "\n".join(out)
 
 
-def main(paths):
+# ------------------------------------------------------- benchmarks/run.py rows
+
+
+def latest_rows(rows):
+    """Keep the last line of each (dataset, n_samples, quick, method, seed), in order.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Lines of ``benchmarks/run.py``, oldest first.
+
+    Returns
+    -------
+    rows : list of dict
+    """
+    last = {}
+    for r in rows:
+        key = (r["dataset"], r["n_samples"], r.get("quick", False), r["method"], r["seed"])
+        last.pop(key, None)  # re-insert so that the order follows the latest run
+        last[key] = r
+    return list(last.values())
+
+
+def _groups(rows):
+    """Rows by (dataset, n_samples, quick), then by method, in order of appearance."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[(r["dataset"], r["n_samples"], r.get("quick", False))][r["method"]].append(r)
+    return groups
+
+
+def _fit_time(rs):
+    text = mean_std([r["fit_s"] for r in rs], 1)
+    return text + " †" if any(r.get("backbone") == "reused" for r in rs) else text
+
+
+def summary_table(rows):
+    """Markdown table of mean ± std over seeds per dataset and method.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Lines of ``benchmarks/run.py``.
+
+    Returns
+    -------
+    text : str
+        ACC (Hungarian-matched), NMI, ARI, fit time and peak RSS (and peak
+        CUDA memory when any line has it); a fit time marked † leaves out
+        pretraining shared with ``diec``.
+    """
+    cuda = any("peak_cuda_mb" in r for r in rows)
+    head = ["dataset", "method", "seeds", "ACC", "NMI", "ARI", "fit time (s)",
+            "peak RSS (MB)"] + (["peak CUDA (MB)"] if cuda else [])
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (dataset, n, quick), methods in _groups(rows).items():
+        name = f"{dataset} (n={n}{', QUICK' if quick else ''})"
+        for method, rs in methods.items():
+            cells = [name, method, str(len(rs))]
+            cells += [mean_std([r[key] for r in rs]) for key in ("acc", "nmi", "ari")]
+            cells += [_fit_time(rs), mean_std([r["peak_rss_mb"] for r in rs], 0)]
+            if cuda:
+                values = [r["peak_cuda_mb"] for r in rs if "peak_cuda_mb" in r]
+                cells.append(mean_std(values, 0) if values else "–")
+            out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _device(r):
+    if r.get("device_kind") == "cuda":
+        return f"{r['device']} (GPU)"
+    cpus = r.get("threads", {}).get("os_cpu_count")
+    return f"{r['device']}, {cpus} CPUs" if cpus else r["device"]
+
+
+def _distinct(values):
+    return list(dict.fromkeys(v for v in values if v is not None))
+
+
+def _provenance(rs):
+    versions = defaultdict(list)
+    for r in rs:
+        for name, version in r["versions"].items():
+            if version and name != "numpy" and version not in versions[name]:
+                versions[name].append(version)
+    threads = _distinct(r.get("threads", {}).get("torch") for r in rs)
+    commits = _distinct(
+        (r["git_commit"] or "?")[:10] + (" (uncommitted changes)" if r["git_dirty"] else "")
+        for r in rs)
+    dates = sorted(r["date"][:10] for r in rs)
+    return [
+        "```bash", *_distinct(r["command"] for r in rs), "```", "",
+        f"Device: {'; '.join(_distinct(_device(r) for r in rs))}"
+        + (f"; torch threads: {', '.join(map(str, threads))}" if threads else "") + ".",
+        "Versions: " + ", ".join(f"{name} {' / '.join(v)}" for name, v in versions.items()) + ".",
+        f"Commit: {', '.join(commits)}; run {dates[0]}"
+        + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ".",
+    ]
+
+
+def _diec_details(rs):
+    out = ["| method | seed | COL@COT | ACC before fine-tuning | ACC | "
+           "pretrain / search / init / fine-tune (s) | fine-tune steps | backbone | "
+           "k-means on COL/COT: ACC |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rs:
+        t = r["timings"]
+        backbone = r["backbone"]
+        if "shared_pretrain_s" in r:
+            backbone += f" (pretraining {r['shared_pretrain_s']:.1f} s, not in fit time)"
+        km = f"{r['acc_kmeans_features']:.3f}" if "acc_kmeans_features" in r else "–"
+        out.append(
+            f"| {r['method']} | {r['seed']} | {r['col']}@{r['cot']} | {r['acc_init']:.3f} | "
+            f"{r['acc']:.3f} | {t['pretrain']:.1f} / {t['search']:.1f} / {t['init']:.1f} / "
+            f"{t['fine_tune']:.1f} | {r['n_iter']} | {backbone} | {km} |")
+    hashes = defaultdict(set)
+    for r in rs:
+        hashes[r["seed"]].add(r.get("pretrained_sha256"))
+    same = all(len(h) == 1 and None not in h for h in hashes.values())
+    out += ["", "Pretrained U-Net identical across the DiEC methods of each seed "
+            f"(SHA-256 of the weights): {'yes' if same else 'no'}."]
+    return out
+
+
+def _clustpy_details(rs):
+    out = ["| method | seed | ACC (`labels_`) | ACC (`dec_labels_`) | settings |",
+           "|---|---|---|---|---|"]
+    for r in rs:
+        p = r["params"]
+        settings = (f"clustpy {r['clustpy_version']}, {p['pretrain_epochs']} + "
+                    f"{p['clustering_epochs']} epochs, batch {p['batch_size']}, "
+                    f"embedding {p['embedding_size']}")
+        out.append(f"| {r['method']} | {r['seed']} | {r['acc']:.3f} | {r['acc_dec']:.3f} | "
+                   f"{settings} |")
+    out += ["", f"ClustPy input: {rs[0]['preprocessing']}."]
+    return out
+
+
+def plot_acc(methods, path, title):
+    """Bar chart of mean ACC per method with std error bars, saved as PNG.
+
+    Parameters
+    ----------
+    methods : dict of str to list of dict
+        Rows of one dataset by method, in the order the bars are drawn.
+    path : path-like
+        The PNG to write; its folder is created if needed.
+    title : str
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(methods)
+    acc = [np.array([r["acc"] for r in methods[m]]) for m in names]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(names), 3.6))
+    ax.bar(range(len(names)), [a.mean() for a in acc], yerr=[a.std() for a in acc],
+           capsize=4, color=["C0" if m.startswith("diec") else "C7" for m in names])
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("ACC (Hungarian)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def render_harness(rows, figures=None):
+    """Markdown for ``benchmarks/run.py`` lines, one section per dataset.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Lines of ``benchmarks/run.py``; pass them through
+        :func:`latest_rows` first to drop superseded repeats.
+    figures : path-like, default=None
+        Folder for the ACC bar figures; None draws none.
+
+    Returns
+    -------
+    text : str
+    """
+    out = []
+    for (dataset, n, quick), methods in _groups(rows).items():
+        rs = [r for group in methods.values() for r in group]
+        out.append(f"### {dataset} (n={n})" + (" — QUICK SMOKE TEST, not benchmark numbers"
+                                                 if quick else ""))
+        out += [""] + _provenance(rs) + ["", summary_table(rs)]
+        if any(r.get("backbone") == "reused" for r in rs):
+            out.append("\n† Fit time without the pretraining shared with `diec` of the same "
+                       "seed (its U-Net and generator state were reused).")
+        diec = [r for r in rs if "col" in r]
+        if diec:
+            out += [""] + _diec_details(diec)
+        clustpy = [r for r in rs if "clustpy_version" in r]
+        if clustpy:
+            out += [""] + _clustpy_details(clustpy)
+        if figures is not None:
+            seeds = "/".join(map(str, sorted({len(g) for g in methods.values()})))
+            title = (f"{dataset} (n={n}){', QUICK smoke test' if quick else ''}: ACC, "
+                     f"mean ± std over {seeds} seed(s)\n"
+                     + "; ".join(_distinct(_device(r) for r in rs)))
+            stem = f"acc_{dataset}" + ("_quick" if quick else "")
+            path = plot_acc(methods, Path(figures) / f"{stem}.png", title)
+            try:
+                shown = path.resolve().relative_to(ROOT)
+            except ValueError:
+                shown = path
+            out += ["", f"![ACC per method on {dataset}]({shown})"]
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    """Command line entry point; see the module docstring.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments (``sys.argv[1:]`` when None).
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="JSON-lines results files")
+    parser.add_argument("--figures", default=str(FIGURES),
+                        help="folder for the ACC bar figures of run.py results")
+    parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--include-quick", action="store_true",
+                        help="also render --quick smoke-test lines (marked as such)")
+    args = parser.parse_args(argv)
     rows = []
-    for path in paths:
+    for path in args.paths:
         with open(path) as fh:
             rows.extend(json.loads(line) for line in fh if line.strip())
-    print(render(rows))
+    core = [r for r in rows if "harness" not in r]
+    harness = latest_rows([r for r in rows if "harness" in r])
+    quick = [r for r in harness if r.get("quick")]
+    if quick and not args.include_quick:
+        print(f"left out {len(quick)} --quick line(s): smoke tests, not benchmark numbers",
+              file=sys.stderr)
+        harness = [r for r in harness if not r.get("quick")]
+    if core:
+        print(render(core))
+    if harness:
+        print(render_harness(harness, None if args.no_figures else args.figures))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
