@@ -39,6 +39,8 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.codeobj.json"]
 templates_path = ["_templates"]
 default_role = "literal"
+# "fit", not "DiffusionEmbeddedClustering.fit", in the page's table of contents.
+toc_object_entries_show_parents = "hide"
 
 # -- API reference -------------------------------------------------------------
 autosummary_generate = True
@@ -88,7 +90,8 @@ html_theme_options = {
 html_context = {"default_mode": "light"}
 html_sidebars = {"index": [], "getting_started": [], "benchmarks": []}
 html_show_sourcelink = False
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 
 # -- Methods inherited from scikit-learn -----------------------------------------
@@ -101,7 +104,7 @@ _REF_BARE = re.compile(r":ref:`[^`]+`")
 def _unlink_sklearn_refs(app, what, name, obj, options, lines):
     if getattr(obj, "__module__", "").startswith("sklearn."):
         lines[:] = [_REF_BARE.sub("scikit-learn's documentation",
-                                  _REF_WITH_TEXT.sub(r"\1", line)) for line in lines]
+                                  _REF_WITH_TEXT.sub(r"scikit-learn's \1", line)) for line in lines]
 
 
 def setup(app):

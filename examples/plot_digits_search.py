@@ -8,8 +8,8 @@ the pixels, and plot the search over (layer, timestep) cells that chose
 where DiEC reads the U-Net: the Clustering-Optimal Layer (COL) and
 Timestep (COT).
 
-The settings are reduced so that the script runs in about a minute on a
-CPU: a U-Net of widths ``(16, 32)`` (default ``(32, 64, 64)``), 10
+The settings are reduced so that the script runs in a minute or two on a
+2-core CPU: a U-Net of widths ``(16, 32)`` (default ``(32, 64, 64)``), 10
 pretraining epochs (default ``"auto"``: about 1,500 optimiser steps, 52
 epochs on digits) and 60 fine-tuning steps (default 300). The search keeps
 its default timestep grid. With every default, a fit takes about four minutes

@@ -12,7 +12,7 @@ a label scorer such as the adjusted Rand index can be reported alongside.
 Here the grid is over ``n_clusters`` on 400 digits, with 2-fold
 cross-validation: each candidate is fitted on one half and scored on the
 other, on images it did not see. The settings are reduced so that the six
-fits and the final refit take about a minute on a CPU: a U-Net of widths
+fits and the final refit take a minute or two on a 2-core CPU: a U-Net of widths
 ``(16, 32)`` (default ``(32, 64, 64)``), 10 pretraining epochs (default
 ``"auto"``), three timesteps (default seven:
 ``(1, 25, 50, 100, 200, 400, 700)``) and 30 fine-tuning steps (default 300).

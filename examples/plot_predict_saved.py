@@ -10,7 +10,8 @@ clusters it learned. The folder holds JSON and safetensors files only, so
 loading never unpickles code.
 
 The digits are split into 1,500 images to fit on and 297 "new" ones. The
-settings are reduced so that the script runs in about a minute on a CPU: a
+settings are reduced so that the script runs in a minute or two on a
+2-core CPU: a
 U-Net of widths ``(16, 32)`` (default ``(32, 64, 64)``), 10 pretraining
 epochs (default ``"auto"``) and 60 fine-tuning steps (default 300).
 """
