@@ -175,7 +175,7 @@ class DiffusionEmbeddedClustering(
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample (equal to ``predict(X)``).
 
-    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+    cluster_centers_ : ndarray of shape (n_clusters, ``n_components_``)
         Centres in the clustering space (see :meth:`transform`).
 
     col_ : str
@@ -220,7 +220,7 @@ class DiffusionEmbeddedClustering(
     n_features_in_ : int
         Number of values per sample seen in ``fit`` (``C * H * W`` for images).
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names of ``X``, when it had string column names.
 
     See Also
@@ -503,7 +503,7 @@ class DiffusionEmbeddedClustering(
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_components_)
+        Z : ndarray of shape (n_samples, ``n_components_``)
         """
         return self._embed(self._images(X)).numpy().astype(np.float64)
 

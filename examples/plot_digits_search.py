@@ -1,0 +1,100 @@
+"""
+==========================================
+Clustering digits and the COL/COT search
+==========================================
+
+Cluster scikit-learn's bundled 8x8 digits with DiEC, compare with k-means on
+the pixels, and plot the search over (layer, timestep) cells that chose
+where DiEC reads the U-Net: the Clustering-Optimal Layer (COL) and
+Timestep (COT).
+
+The settings are reduced so that the script runs in a minute or two on a
+2-core CPU: a U-Net of widths ``(16, 32)`` (default ``(32, 64, 64)``), 10
+pretraining epochs (default ``"auto"``: about 1,500 optimiser steps, 52
+epochs on digits) and 60 fine-tuning steps (default 300). The search keeps
+its default timestep grid. With every default, a fit takes about four minutes
+on a 2-core CPU; the :doc:`/benchmarks` page reports what it reaches.
+"""
+
+# %%
+# Fit DiEC
+# --------
+# ``load_digits().images`` has shape ``(1797, 8, 8)``: DiEC takes grey images
+# as ``(n, H, W)`` (and colour ones as ``(n, C, H, W)``).
+
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from skdiec import DiEC
+from skdiec.metrics import clustering_accuracy
+from skdiec.plotting import plot_search_scores
+
+digits = load_digits()
+X, y = digits.images, digits.target
+
+est = DiEC(
+    n_clusters=10,
+    unet_channels=(16, 32),  # reduced for speed; default (32, 64, 64)
+    pretrain_epochs=10,  # reduced for speed; default "auto"
+    max_iter=60,  # reduced for speed; default 300
+    random_state=0,
+)
+tic = time.perf_counter()
+labels = est.fit_predict(X)
+print(f"fit in {time.perf_counter() - tic:.0f} s:",
+      ", ".join(f"{phase} {s:.1f} s" for phase, s in est.timings_.items()))
+print(f"COL = {est.col_}, COT = {est.cot_}")
+
+# %%
+# Compare with k-means on the pixels
+# ----------------------------------
+# The labels are used only to evaluate. ACC is the accuracy under the best
+# one-to-one matching of clusters to classes
+# (:func:`skdiec.metrics.clustering_accuracy`). ``init_labels_`` is the Ward
+# partition at COL/COT that fine-tuning started from. With these reduced
+# settings DiEC need not beat k-means; with its defaults it does on digits
+# (mean ACC 0.820 against 0.792 over 3 seeds, see :doc:`/benchmarks`).
+
+kmeans = KMeans(n_clusters=10, n_init=10, random_state=0).fit_predict(digits.data)
+for name, pred in [("k-means on pixels", kmeans),
+                   ("DiEC before fine-tuning", est.init_labels_),
+                   ("DiEC", labels)]:
+    print(f"{name:24s} ACC {clustering_accuracy(y, pred):.3f}  "
+          f"NMI {normalized_mutual_info_score(y, pred):.3f}  "
+          f"ARI {adjusted_rand_score(y, pred):.3f}")
+
+# %%
+# The search heat map
+# -------------------
+# Every layer was scored on every coarse timestep, then COL alone on a few
+# refined timesteps (the other cells of those columns are blank). The colour
+# is the silhouette of a Ward partition of the cell's features; the red box
+# is COL/COT.
+
+ax = plot_search_scores(est)
+ax.figure.tight_layout()
+
+# %%
+# What the clusters hold
+# ----------------------
+# A few images of each cluster, one row per cluster, most confident first
+# (by :meth:`~skdiec.DiffusionEmbeddedClustering.predict_proba`).
+
+proba = est.predict_proba(X)
+n_show = 12
+fig, axes = plt.subplots(10, n_show, figsize=(n_show * 0.6, 10 * 0.6))
+for k in range(10):
+    members = np.flatnonzero(labels == k)
+    members = members[np.argsort(-proba[members, k])][:n_show]
+    for j in range(n_show):
+        axes[k, j].axis("off")
+        if j < members.size:
+            axes[k, j].imshow(X[members[j]], cmap="gray_r")
+    axes[k, 0].set_title(f"cluster {k}", fontsize=7, loc="left")
+fig.tight_layout()
+plt.show()
