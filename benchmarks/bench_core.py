@@ -14,6 +14,7 @@ Usage (appends JSON lines to --out)::
 """
 
 import argparse
+import ast
 import json
 import platform
 import resource
@@ -75,8 +76,13 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", required=True)
     parser.add_argument("--no-search-comparison", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="override one DiEC parameter (a Python literal), e.g. "
+                             "--set pretrain_max_timestep=300; recorded as 'params'")
     args = parser.parse_args(argv)
 
+    params = {key: ast.literal_eval(value)
+              for key, value in (item.split("=", 1) for item in args.set)}
     X, y = load(args.dataset)
     k = len(np.unique(y))
     machine = {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
@@ -89,11 +95,14 @@ def main(argv=None):
         rows = [{"method": "kmeans_pixels", **scores(y, km),
                  "fit_s": round(time.perf_counter() - tic, 1)}]
 
-        est = DiEC(n_clusters=k, random_state=seed)
+        est = DiEC(n_clusters=k, random_state=seed, **params)
         tic = time.perf_counter()
         est.fit(X)
         fit_s = time.perf_counter() - tic
-        row = {"method": "diec_defaults", **scores(y, est.labels_), "fit_s": round(fit_s, 1),
+        method = "diec_defaults" if not params else "diec " + " ".join(
+            f"{key}={value!r}" for key, value in params.items())
+        row = {"method": method, "params": params, **scores(y, est.labels_),
+               "fit_s": round(fit_s, 1),
                "col": est.col_, "cot": est.cot_,
                "acc_before_fine_tuning": round(clustering_accuracy(y, est.init_labels_), 4),
                "nmi_before_fine_tuning": round(

@@ -120,11 +120,13 @@ def check_unet_fits(unet, image_shape):
         raise ValueError("unet is class-conditional; DiEC needs an unconditional UNet2DModel.")
 
 
-def draw_noise(shape, scheduler, generator, dtype=torch.float32):
-    """Noise ``eps`` of ``shape`` and one uniform timestep per sample, for
+def draw_noise(shape, scheduler, generator, dtype=torch.float32, max_timestep=None):
+    """Noise ``eps`` of ``shape`` and one timestep per sample, uniform on
+    ``[0, max_timestep)`` (all of the scheduler's steps by default), for
     :func:`denoising_loss`, drawn on the CPU."""
     eps = randn(shape, generator, "cpu", dtype)
-    t = randint(scheduler.config.num_train_timesteps, (shape[0],), generator, "cpu")
+    t = randint(max_timestep or scheduler.config.num_train_timesteps, (shape[0],), generator,
+                "cpu")
     return eps, t
 
 
@@ -136,8 +138,11 @@ def denoising_loss(unet, x0, scheduler, eps, t):
 
 
 def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator,
-             device, verbose=0):
+             device, max_timestep=None, verbose=0):
     """Train ``unet`` in place on the image tensor ``X`` with the DDPM loss.
+
+    Timesteps are drawn uniformly on ``[0, max_timestep)`` (all steps when
+    None).
 
     Returns the mean loss of each epoch. Batches are drawn on the CPU and
     moved to ``device`` one at a time, so memory is bounded by ``batch_size``;
@@ -167,7 +172,7 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             eps, t = draw_noise((idx.shape[0],) + tuple(X.shape[1:]), scheduler, generator,
-                                X.dtype)
+                                X.dtype, max_timestep)
 
             def batch_loss(lo, hi):
                 xb = X[idx[lo:hi]].to(device)

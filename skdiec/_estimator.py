@@ -80,6 +80,13 @@ class DiffusionEmbeddedClustering(
     pretrain_learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule) in pretraining.
 
+    pretrain_max_timestep : int, default=1000
+        Pretraining draws DDPM timesteps uniformly on
+        ``[0, pretrain_max_timestep)``; 1000 (all of the scheduler's steps)
+        trains a full DDPM. A smaller bound spends a short pretraining on
+        the low-noise steps that the search usually picks. Fine-tuning's
+        denoising loss always uses all steps.
+
     train_batch_size : int, default=64
         Images per optimiser step in pretraining and fine-tuning (at most
         ``batch_size``). Small batches give many steps per epoch, which small
@@ -101,13 +108,20 @@ class DiffusionEmbeddedClustering(
         Size of the random subset the search scores cells on (all samples if
         fewer). The PCA of the clustering space is fitted on it too.
 
-    search_score : {"silhouette", "spectral_silhouette", "calinski_harabasz", \
-            "davies_bouldin"} or callable, default="silhouette"
+    search_score : {"size_entropy", "silhouette", "spectral_silhouette", \
+            "calinski_harabasz", "davies_bouldin"} or callable, \
+            default="size_entropy"
         Clusterability of a cell: the named index of a partition (by
         ``init``) of the cell's features projected to ``n_components``, or a
         callable ``score(features, n_clusters, random_state) -> float``
-        (higher is better). "spectral_silhouette" measures the silhouette in
-        a spectral embedding of the k-nearest-neighbour graph.
+        (higher is better). "size_entropy" is the entropy of the partition's
+        cluster sizes over its maximum (1 for equal sizes): a cell that
+        blurs classes together forces a partition into ``n_clusters`` to
+        merge some and split others, which makes the sizes uneven. It
+        assumes clusters of roughly equal size, as DEC's target distribution
+        does; for strongly unequal clusters use "silhouette".
+        "spectral_silhouette" measures the silhouette in a spectral embedding
+        of the k-nearest-neighbour graph.
 
     init : {"ward", "kmeans"}, default="ward"
         How the partition that scores a cell and the initial centres of
@@ -255,6 +269,7 @@ class DiffusionEmbeddedClustering(
         "unet_channels": [tuple, list],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_max_timestep": [Interval(Integral, 1, 1000, closed="both")],
         "train_batch_size": [Interval(Integral, 1, None, closed="left")],
         "layers": [StrOptions({"all"}), list, tuple],
         "timesteps": ["array-like"],
@@ -286,12 +301,13 @@ class DiffusionEmbeddedClustering(
         unet_channels=(32, 64, 64),
         pretrain_epochs="auto",
         pretrain_learning_rate=2e-3,
+        pretrain_max_timestep=1000,
         train_batch_size=64,
         layers="all",
         timesteps=(1, 25, 50, 100, 200, 400, 700),
         n_refine_timesteps=4,
         search_n_samples=1000,
-        search_score="silhouette",
+        search_score="size_entropy",
         init="ward",
         n_noise_draws=4,
         pooling="flatten",
@@ -313,6 +329,7 @@ class DiffusionEmbeddedClustering(
         self.unet_channels = unet_channels
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
+        self.pretrain_max_timestep = pretrain_max_timestep
         self.train_batch_size = train_batch_size
         self.layers = layers
         self.timesteps = timesteps
@@ -414,6 +431,7 @@ class DiffusionEmbeddedClustering(
         pretrain_loss = _backbone.pretrain(
             unet, X_img, scheduler, epochs=epochs, batch_size=train_batch,
             learning_rate=self.pretrain_learning_rate, generator=generator,
+            max_timestep=self.pretrain_max_timestep,
             device=device, verbose=self.verbose,
         )
         timings["pretrain"] = time.perf_counter() - tic

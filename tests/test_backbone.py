@@ -39,6 +39,27 @@ def test_pretraining_lowers_the_ddpm_loss():
     assert not unet.training
 
 
+def test_pretraining_draws_timesteps_below_max_timestep(monkeypatch):
+    seen = []
+    real = _backbone.denoising_loss
+
+    def spy(unet, x0, scheduler, eps, t):
+        seen.append(t.clone())
+        return real(unet, x0, scheduler, eps, t)
+
+    monkeypatch.setattr(_backbone, "denoising_loss", spy)
+    X = torch.rand(64, 1, 8, 8) * 2 - 1
+    _backbone.pretrain(tiny_unet(), X, _backbone.make_scheduler(), epochs=2, batch_size=16,
+                       learning_rate=1e-3, generator=make_generator(0),
+                       device=torch.device("cpu"), max_timestep=50)
+    t = torch.cat(seen)
+    assert t.numel() == 128 and t.min() >= 0 and t.max() < 50
+    # Without a bound the whole schedule is used.
+    _, t_all = _backbone.draw_noise((4000, 1, 2, 2), _backbone.make_scheduler(),
+                                    make_generator(0))
+    assert t_all.max() > 900
+
+
 def test_instance_is_deep_copied(tmp_path):
     unet = tiny_unet()
     copied = _backbone.load_unet(unet)

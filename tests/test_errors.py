@@ -168,6 +168,7 @@ INVALID_PARAMS = [
     ("unet_channels", 8), ("unet_channels", "wide"),
     ("pretrain_epochs", -1), ("pretrain_epochs", 1.5), ("pretrain_epochs", "never"),
     ("pretrain_learning_rate", 0.0), ("pretrain_learning_rate", -1e-3),
+    ("pretrain_max_timestep", 0), ("pretrain_max_timestep", 1001),
     ("train_batch_size", 0),
     ("layers", "mid"), ("layers", 3),
     ("timesteps", 5),
