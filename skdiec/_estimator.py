@@ -80,12 +80,15 @@ class DiffusionEmbeddedClustering(
     pretrain_learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule) in pretraining.
 
-    pretrain_max_timestep : int, default=1000
+    pretrain_max_timestep : int, default=300
         Pretraining draws DDPM timesteps uniformly on
-        ``[0, pretrain_max_timestep)``; 1000 (all of the scheduler's steps)
-        trains a full DDPM. A smaller bound spends a short pretraining on
-        the low-noise steps that the search usually picks. Fine-tuning's
-        denoising loss always uses all steps.
+        ``[0, pretrain_max_timestep)``, and the search then only considers
+        timesteps below it (a U-Net has nothing to say about noise levels it
+        never trained on). 300 spends a short pretraining on the low-noise
+        steps where the clustering features are; 1000 (all of the
+        scheduler's steps) trains a full DDPM that can also generate. Not
+        used for a given U-Net unless ``pretrain_epochs`` asks for
+        pretraining. Fine-tuning's denoising loss always uses all steps.
 
     train_batch_size : int, default=64
         Images per optimiser step in pretraining and fine-tuning (at most
@@ -301,7 +304,7 @@ class DiffusionEmbeddedClustering(
         unet_channels=(32, 64, 64),
         pretrain_epochs="auto",
         pretrain_learning_rate=2e-3,
-        pretrain_max_timestep=1000,
+        pretrain_max_timestep=300,
         train_batch_size=64,
         layers="all",
         timesteps=(1, 25, 50, 100, 200, 400, 700),
@@ -425,6 +428,18 @@ class DiffusionEmbeddedClustering(
             _backbone.check_unet_fits(unet, layout.image_shape)
             epochs = 0 if self.pretrain_epochs == "auto" else self.pretrain_epochs
         layer_names = self._check_layers(unet)
+        max_timestep = _backbone.NUM_TRAIN_TIMESTEPS
+        if epochs > 0 and self.pretrain_max_timestep < max_timestep:
+            # Features at timesteps the U-Net never trained on are noise to it;
+            # the search must not pick them.
+            max_timestep = self.pretrain_max_timestep
+            timesteps = [t for t in timesteps if t < max_timestep]
+            if not timesteps:
+                raise ValueError(
+                    f"timesteps={self.timesteps!r} has no value below "
+                    f"pretrain_max_timestep={self.pretrain_max_timestep}: the search "
+                    "would only see timesteps the U-Net is not pretrained on."
+                )
         unet = unet.to(device).eval()
         scheduler = _backbone.make_scheduler()
         X_img = layout.to_tensor(X2d)
@@ -448,7 +463,7 @@ class DiffusionEmbeddedClustering(
             score=self.search_score, n_components=self.n_components,
             noise_bank=noise_bank, pooling=self.pooling, batch_size=self.batch_size,
             device=device, random_state=search_seed, method=self.init,
-            verbose=self.verbose,
+            max_timestep=max_timestep, verbose=self.verbose,
         )
         timings["search"] = time.perf_counter() - tic
 

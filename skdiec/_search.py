@@ -154,12 +154,13 @@ def refine_timesteps(coarse, best, n_refine, t_max):
 
 def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score,
            n_components, noise_bank, pooling, batch_size, device, random_state,
-           method="ward", verbose=0):
+           method="ward", max_timestep=None, verbose=0):
     """Score the (layer, timestep) grid on the image tensor ``X`` (the subset).
 
     Parameters mirror the estimator's. ``timesteps`` is the coarse grid;
     ``n_refine`` timesteps are added around the best one on COL (0 skips
-    the refinement).
+    the refinement), all below ``max_timestep`` (the scheduler's number of
+    steps when None).
     """
     layers = list(layers)
     coarse = sorted(int(t) for t in timesteps)
@@ -178,7 +179,8 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
     col = layers[int(np.argmax(mean_by_layer))]
     best_coarse = max(coarse, key=lambda t: table[(col, t)])
 
-    fine = refine_timesteps(coarse, best_coarse, n_refine, scheduler.config.num_train_timesteps)
+    fine = refine_timesteps(coarse, best_coarse, n_refine,
+                            max_timestep or scheduler.config.num_train_timesteps)
     if n_refine > 0:
         for t in progress(fine, verbose, desc=f"search: timesteps on {col}"):
             F = extract_features(unet, scheduler, X, t, [col], noise_bank, pooling,

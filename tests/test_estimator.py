@@ -206,6 +206,19 @@ def test_named_layers_and_single_cell(digits):
     assert est.search_scores_.shape == (1, 1)
 
 
+def test_search_stays_below_the_pretrained_timesteps(digits):
+    X, _ = digits
+    params = dict(FAST, timesteps=[10, 60, 500], n_refine_timesteps=3)
+    est = DiEC(n_clusters=3, pretrain_max_timestep=80, random_state=0, **params).fit(X)
+    assert est.search_timesteps_.max() < 80 and 500 not in est.search_timesteps_
+    with pytest.raises(ValueError, match="pretrain_max_timestep=80"):
+        DiEC(n_clusters=3, pretrain_max_timestep=80, **dict(FAST, timesteps=[100])).fit(X)
+    # A given U-Net that is not pretrained again keeps the whole grid.
+    given = DiEC(n_clusters=3, unet=est.unet_, pretrain_max_timestep=80, random_state=0,
+                 **dict(params, pretrain_epochs="auto")).fit(X)
+    assert 500 in given.search_timesteps_
+
+
 def test_no_fine_tuning_keeps_kmeans(digits):
     X, _ = digits
     est = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter=0)).fit(X)

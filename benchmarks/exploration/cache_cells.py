@@ -1,5 +1,5 @@
 import sys, numpy as np, torch, time
-sys.path.insert(0,'/work/main/benchmarks')
+sys.path.insert(0, __file__.rsplit('/', 2)[0])
 from _data import load
 from diffusers import UNet2DModel
 from sklearn.decomposition import PCA
