@@ -52,9 +52,12 @@ def search_both_ways(est, X):
                   score=est.search_score, n_components=est.n_components,
                   noise_bank=est._noise_bank, pooling=est.pooling, batch_size=est.batch_size,
                   device=est._noise_bank.device, random_state=0, method=est.init)
+    # The fit's own coarse grid: only timesteps the U-Net was pretrained on.
+    max_t = est.pretrain_max_timestep if len(est.pretrain_loss_) else 1000
+    coarse = [t for t in est.timesteps if t < max_t]
     tic = time.perf_counter()
-    two = _search.search(est.unet_, est._scheduler, X_img[subset], timesteps=est.timesteps,
-                         n_refine=est.n_refine_timesteps, **common)
+    two = _search.search(est.unet_, est._scheduler, X_img[subset], timesteps=coarse,
+                         n_refine=est.n_refine_timesteps, max_timestep=max_t, **common)
     two_s = time.perf_counter() - tic
     tic = time.perf_counter()
     full = _search.search(est.unet_, est._scheduler, X_img[subset],

@@ -101,7 +101,9 @@ class DiffusionEmbeddedClustering(
         block i before its up-sampler).
 
     timesteps : array-like of int, default=(1, 25, 50, 100, 200, 400, 700)
-        Coarse timestep grid in ``[0, 1000)`` on which every layer is scored.
+        Coarse timestep grid in ``[0, 1000)`` on which every layer is scored
+        (only its values below ``pretrain_max_timestep`` when the U-Net is
+        pretrained here).
 
     n_refine_timesteps : int, default=4
         Timesteps added on COL between the neighbours of its best coarse
