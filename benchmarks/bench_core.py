@@ -53,8 +53,8 @@ def search_both_ways(est, X):
                   noise_bank=est._noise_bank, pooling=est.pooling, batch_size=est.batch_size,
                   device=est._noise_bank.device, random_state=0, method=est.init)
     # The fit's own coarse grid: only timesteps the U-Net was pretrained on.
-    max_t = est.pretrain_max_timestep if len(est.pretrain_loss_) else 1000
-    coarse = [t for t in est.timesteps if t < max_t]
+    coarse, max_t = _search.pretrained_timesteps(
+        est.timesteps, len(est.pretrain_loss_) > 0, est.pretrain_max_timestep)
     tic = time.perf_counter()
     two = _search.search(est.unet_, est._scheduler, X_img[subset], timesteps=coarse,
                          n_refine=est.n_refine_timesteps, max_timestep=max_t, **common)

@@ -430,18 +430,14 @@ class DiffusionEmbeddedClustering(
             _backbone.check_unet_fits(unet, layout.image_shape)
             epochs = 0 if self.pretrain_epochs == "auto" else self.pretrain_epochs
         layer_names = self._check_layers(unet)
-        max_timestep = _backbone.NUM_TRAIN_TIMESTEPS
-        if epochs > 0 and self.pretrain_max_timestep < max_timestep:
-            # Features at timesteps the U-Net never trained on are noise to it;
-            # the search must not pick them.
-            max_timestep = self.pretrain_max_timestep
-            timesteps = [t for t in timesteps if t < max_timestep]
-            if not timesteps:
-                raise ValueError(
-                    f"timesteps={self.timesteps!r} has no value below "
-                    f"pretrain_max_timestep={self.pretrain_max_timestep}: the search "
-                    "would only see timesteps the U-Net is not pretrained on."
-                )
+        timesteps, max_timestep = _search.pretrained_timesteps(
+            timesteps, epochs > 0, self.pretrain_max_timestep)
+        if not timesteps:
+            raise ValueError(
+                f"timesteps={self.timesteps!r} has no value below "
+                f"pretrain_max_timestep={self.pretrain_max_timestep}: the search "
+                "would only see timesteps the U-Net is not pretrained on."
+            )
         unet = unet.to(device).eval()
         scheduler = _backbone.make_scheduler()
         X_img = layout.to_tensor(X2d)

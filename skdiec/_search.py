@@ -27,6 +27,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import SpectralEmbedding
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
+from ._backbone import NUM_TRAIN_TIMESTEPS
 from ._features import extract_features
 from ._progress import progress
 
@@ -71,8 +72,7 @@ def _size_entropy(Z, labels, random_state):
     silhouette). This is the balanced-cluster prior that DEC's target
     distribution already carries (it divides by the cluster frequencies).
     """
-    counts = np.bincount(np.unique(labels, return_inverse=True)[1])
-    p = counts / counts.sum()
+    p = np.unique(labels, return_counts=True)[1] / len(labels)
     return float(-(p * np.log(p)).sum() / np.log(max(p.size, 2)))
 
 
@@ -139,6 +139,20 @@ def clusterability(F, n_clusters, score, n_components, random_state, method="war
     if not 2 <= np.unique(labels).size < Z.shape[0]:
         return -np.inf
     return float(SCORERS[score](Z, labels, random_state))
+
+
+def pretrained_timesteps(timesteps, pretrained, pretrain_max_timestep,
+                         t_max=NUM_TRAIN_TIMESTEPS):
+    """The coarse grid and the refinement bound for a U-Net.
+
+    A U-Net pretrained here on timesteps below ``pretrain_max_timestep``
+    has nothing to say about noise levels it never trained on, so the search
+    keeps below that bound; otherwise the whole schedule is open. Returns
+    ``(timesteps, max_timestep)``; the grid may come back empty.
+    """
+    if pretrained and pretrain_max_timestep < t_max:
+        return [t for t in timesteps if t < pretrain_max_timestep], pretrain_max_timestep
+    return list(timesteps), t_max
 
 
 def refine_timesteps(coarse, best, n_refine, t_max):
