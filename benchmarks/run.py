@@ -16,14 +16,20 @@ Methods (``--methods``, comma-separated; default all):
 - ``diec``: ``DiEC(n_clusters=k, random_state=seed)``, everything else at its
   default.
 - ``diec_no_finetune``: the same with ``max_iter=0``: labels are the
-  estimator's start at COL/COT (``init_labels_``: the nearest-centre
-  assignment to the centroids of a Ward partition of the projected COL/COT
-  features). The line also scores k-means (``n_init=10``) on the same
-  features (``acc_kmeans_features``...).
+  nearest-centre assignment of the projected COL/COT features to the
+  centroids of the estimator's start (``acc_init``... scores the start
+  itself, ``init_labels_``: k-means in a UMAP embedding). The line also
+  scores k-means (``n_init=10``) on the same features
+  (``acc_kmeans_features``...).
 - ``diec_mid``: ``layers=["mid"]``: the search runs on the bottleneck alone,
   so COL is "mid" and COT is mid's best timestep under the same criterion
   (coarse grid, then refinement), not ``diec``'s COT.
 - ``diec_no_denoising``: ``denoising_weight=0``.
+- ``diec_dec_target``: ``fine_tune_target="dec"``: DEC's self-training target
+  (``Q`` sharpened, refreshed) from the same UMAP start, instead of holding
+  the target at the start's partition.
+- ``diec_ward``: ``init="ward", fine_tune_target="dec"``: the defaults before
+  the UMAP start (Ward start, DEC's target).
 - ``kmeans``: scikit-learn ``KMeans(n_clusters=k, n_init=10)`` on pixels.
 - ``clustpy_dec``, ``clustpy_idec``: ClustPy's ``DEC`` and ``IDEC`` with their
   defaults (``n_clusters``, ``random_state`` and ``device`` given), on
@@ -80,6 +86,8 @@ DIEC_METHODS = {
     "diec_no_finetune": {"max_iter": 0},
     "diec_mid": {"layers": ["mid"]},
     "diec_no_denoising": {"denoising_weight": 0.0},
+    "diec_dec_target": {"fine_tune_target": "dec"},
+    "diec_ward": {"init": "ward", "fine_tune_target": "dec"},
 }
 CLUSTPY_METHODS = {"clustpy_dec": "DEC", "clustpy_idec": "IDEC"}
 METHODS = [*DIEC_METHODS, "kmeans", *CLUSTPY_METHODS]

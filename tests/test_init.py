@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs, make_moons
+from sklearn.metrics import adjusted_rand_score
+
+from skdiec import _dec, _init
+from skdiec._torch_utils import make_generator
+
+from .conftest import tiny_embedder
+
+
+def two_rings(n, seed):
+    """Two concentric rings: no partition by distance to two centroids
+    separates them, the nearest-neighbour manifold does."""
+    rng = np.random.RandomState(seed)
+    angle = rng.uniform(0, 2 * np.pi, n)
+    radius = np.where(np.arange(n) % 2 == 0, 1.0, 3.0)
+    X = np.c_[radius * np.cos(angle), radius * np.sin(angle)] + 0.05 * rng.randn(n, 2)
+    return X, np.arange(n) % 2
+
+
+@pytest.mark.parametrize("method", _init.METHODS)
+def test_separated_blobs_are_found_by_every_method(method):
+    X, y = make_blobs(300, centers=4, cluster_std=0.5, random_state=0)
+    labels, centers = _init.initial_partition(X, 4, method, np.random.RandomState(0))
+    assert labels.shape == (300,) and centers.shape == (4, 2)
+    assert adjusted_rand_score(y, labels) > 0.99
+
+
+def test_umap_follows_the_manifold_where_centroids_cannot():
+    X, y = two_rings(600, 0)
+    umap_labels, _ = _init.initial_partition(X, 2, "umap", np.random.RandomState(0))
+    kmeans_labels, _ = _init.initial_partition(X, 2, "kmeans", np.random.RandomState(0))
+    assert adjusted_rand_score(y, umap_labels) > 0.95
+    assert adjusted_rand_score(y, kmeans_labels) < 0.1
+    moons, y_moons = make_moons(400, noise=0.05, random_state=0)
+    labels, _ = _init.initial_partition(moons, 2, "umap", np.random.RandomState(0))
+    assert adjusted_rand_score(y_moons, labels) > 0.95
+
+
+@pytest.mark.parametrize("method", _init.METHODS)
+def test_centres_are_the_centroids_of_the_labels(method):
+    X, _ = make_blobs(200, centers=3, random_state=1)
+    labels, centers = _init.initial_partition(X, 3, method, np.random.RandomState(0))
+    if method != "ward":  # Ward's centres are those of its subset (all rows here)
+        expected = np.stack([X[labels == k].mean(axis=0) for k in range(3)])
+        np.testing.assert_allclose(centers, expected)
+    assert np.unique(labels).size == 3
+
+
+def test_umap_partition_is_deterministic_and_leaves_global_rng_alone():
+    X, _ = make_blobs(200, centers=3, random_state=2)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(5))
+    b, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(5))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+@pytest.mark.parametrize("n, k", [(2, 1), (2, 2), (3, 3), (5, 3), (12, 3), (30, 3)])
+def test_umap_partition_of_tiny_data(n, k):
+    X = np.random.RandomState(0).randn(n, 4)
+    labels, centers = _init.initial_partition(X, k, "umap", np.random.RandomState(0))
+    assert labels.shape == (n,) and centers.shape == (k, 4) and np.isfinite(centers).all()
+    assert set(labels) <= set(range(k))
+
+
+def test_smoothed_onehot_is_a_distribution_peaked_at_the_labels():
+    p = _dec.smoothed_onehot(np.array([2, 0, 1]), 3, smoothing=0.3)
+    torch.testing.assert_close(p.sum(dim=1), torch.ones(3))
+    assert p.argmax(dim=1).tolist() == [2, 0, 1]
+    assert torch.isclose(p[0, 2], torch.tensor(0.8)) and torch.isclose(p[0, 0], torch.tensor(0.1))
+
+
+def test_fine_tuning_towards_a_fixed_target_teaches_that_partition():
+    # The target is a partition the start does not express (every sample on
+    # the first centre); fine-tuning must move the assignments onto it.
+    embedder, X = tiny_embedder()
+    Z = embedder.embed(X, 64, "cpu")
+    labels = np.arange(len(X)) % 2
+    centers = torch.nn.Parameter(Z[:2].clone())
+    before = _dec.soft_assignment(Z, centers.detach(), 1.0).argmax(dim=1).numpy()
+    n_iter, history = _dec.fine_tune(
+        embedder, X, centers, embedder.scheduler, alpha=1.0, max_iter=150, update_interval=10,
+        tol=0.0, denoising_weight=0.0, learning_rate=1e-2, batch_size=64, train_batch_size=40,
+        generator=make_generator(0), device="cpu", target=_dec.smoothed_onehot(labels, 2),
+    )
+    after = _dec.soft_assignment(embedder.embed(X, 64, "cpu"), centers.detach(), 1.0)
+    assert n_iter == 150
+    assert (after.argmax(dim=1).numpy() == labels).mean() > 0.9
+    assert (before == labels).mean() < 0.8
