@@ -278,6 +278,56 @@ def plot_acc(methods, path, title):
     return path
 
 
+def plot_search(row, path, title):
+    """The search heat map of one ``diec`` line, saved as PNG.
+
+    Draws with :func:`skdiec.plotting.plot_search_scores` from the line's
+    ``search`` table, so the figure needs no refit.
+
+    Parameters
+    ----------
+    row : dict
+        A DiEC line of ``benchmarks/run.py`` (with ``search``, ``col``, ``cot``).
+    path : path-like
+    title : str
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skdiec import DiEC
+    from skdiec.plotting import plot_search_scores
+
+    layers = list(row["search"])
+    timesteps = sorted({int(t) for cells in row["search"].values() for t in cells})
+    scores = np.array([[np.nan if row["search"][layer].get(str(t)) is None
+                        else row["search"][layer][str(t)] for t in timesteps]
+                       for layer in layers])
+    # An estimator holding only what the plot reads: the line's search.
+    est = DiEC(search_score=row["params"]["search_score"])
+    vars(est).update(search_scores_=scores, search_layers_=layers,
+                     search_timesteps_=np.array(timesteps), col_=row["col"], cot_=row["cot"])
+    ax = plot_search_scores(est)
+    ax.set_title(title, fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ax.figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(ax.figure)
+    return path
+
+
+def _shown(path):
+    try:
+        return path.resolve().relative_to(ROOT)
+    except ValueError:
+        return path
+
+
 def render_harness(rows, figures=None):
     """Markdown for ``benchmarks/run.py`` lines, one section per dataset.
 
@@ -313,13 +363,14 @@ def render_harness(rows, figures=None):
             title = (f"{dataset} (n={n}){', QUICK smoke test' if quick else ''}: ACC, "
                      f"mean ± std over {seeds} seed(s)\n"
                      + "; ".join(_distinct(_device(r) for r in rs)))
-            stem = f"acc_{dataset}" + ("_quick" if quick else "")
-            path = plot_acc(methods, Path(figures) / f"{stem}.png", title)
-            try:
-                shown = path.resolve().relative_to(ROOT)
-            except ValueError:
-                shown = path
-            out += ["", f"![ACC per method on {dataset}]({shown})"]
+            stem = dataset + ("_quick" if quick else "")
+            path = plot_acc(methods, Path(figures) / f"acc_{stem}.png", title)
+            out += ["", f"![ACC per method on {dataset}]({_shown(path)})"]
+            for r in sorted(methods.get("diec", []), key=lambda r: r["seed"])[:1]:
+                title = (f"{dataset}, seed {r['seed']}: COL={r['col']}, COT={r['cot']}, "
+                         f"ACC {r['acc']:.3f}")
+                path = plot_search(r, Path(figures) / f"search_{stem}.png", title)
+                out += ["", f"![Search heat map on {dataset}]({_shown(path)})"]
         out.append("")
     return "\n".join(out)
 
