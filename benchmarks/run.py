@@ -417,6 +417,9 @@ def main(argv=None):
                         help="DiEC ablations reuse the pretraining of diec with the same seed")
     parser.add_argument("--clustpy-python", default=sys.executable,
                         help="interpreter for the clustpy_* methods")
+    parser.add_argument("--backbone-dir",
+                        help="with --reuse-backbone: keep the pretrained U-Nets here "
+                             "(backbone_<dataset>_seed<seed>.pt) instead of a temporary folder")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings to test the harness; not benchmark numbers")
     parser.add_argument("--single", help=argparse.SUPPRESS)
@@ -454,6 +457,8 @@ def main(argv=None):
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.backbone_dir:
+        Path(args.backbone_dir).mkdir(parents=True, exist_ok=True)
     rows, failed, skipped = [], 0, {}
     with tempfile.TemporaryDirectory(prefix="skdiec-bench-") as tmp:
         folder = Path(tmp)
@@ -465,7 +470,8 @@ def main(argv=None):
                     continue
                 backbone = None
                 if args.reuse_backbone and method in DIEC_METHODS:
-                    path = str(folder / f"backbone_seed{seed}.pt")
+                    path = str(Path(args.backbone_dir or folder)
+                               / f"backbone_{args.dataset}_seed{seed}.pt")
                     if method == "diec":
                         backbone = {"mode": "save", "path": path}
                     elif shared_pretrain_s is not None:

@@ -77,6 +77,9 @@ def test_render_tables_and_figure(quick_rows, tmp_path, capsys):
     assert "| digits (n=300, QUICK) | diec | 1 |" in text
     assert "python benchmarks/run.py --dataset digits" in text
     assert (tmp_path / "acc_digits_quick.png").stat().st_size > 0
+    # The search heat map is drawn from the diec line, without a refit.
+    assert (tmp_path / "search_digits_quick.png").stat().st_size > 0
+    assert "search_digits_quick.png" in text
 
     # Without --include-quick, quick lines never reach a benchmark table.
     render.main([str(out), "--no-figures"])
