@@ -116,7 +116,7 @@ def _umap_kmeans(Z, n_clusters, seed):
             embedding = reducer.fit_transform(Z)
         labels = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedding)
         score = _silhouette(Z, labels, seed) if len(sizes) > 1 else 0.0
-        if score > best_score:
+        if best is None or score > best_score:
             best, best_score = labels, score
     return best
 
