@@ -27,7 +27,10 @@ from ._torch_utils import make_generator, resolve_device, torch_seed
 
 _FLOAT_DTYPES = (np.float64, np.float32)
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
-_AUTO_PRETRAIN_STEPS = 1500
+# About 1,000 steps keeps a default fit on digits within 5 minutes of a
+# 2-core CPU; 1,500 steps gave 0.5-0.8 points more ACC on digits, at 50 %
+# more pretraining time (BENCHMARKS.md, "Digits fit time").
+_AUTO_PRETRAIN_STEPS = 1000
 
 
 class DiffusionEmbeddedClustering(
@@ -72,7 +75,7 @@ class DiffusionEmbeddedClustering(
 
     pretrain_epochs : int or "auto", default="auto"
         Epochs of DDPM pretraining on ``X``. "auto" means 0 for a given U-Net,
-        and for one built here enough epochs for about 1500 optimiser steps of
+        and for one built here enough epochs for about 1000 optimiser steps of
         ``train_batch_size`` images (at least 10, at most 100 epochs).
 
     pretrain_learning_rate : float, default=2e-3
