@@ -33,6 +33,14 @@ _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 _AUTO_PRETRAIN_STEPS = 1000
 
 
+def _auto_pretrain_epochs(n_samples, batch_size):
+    """Epochs for about ``_AUTO_PRETRAIN_STEPS`` optimiser steps, but at least
+    10 (a large data set still sees every image 10 times) and at most 100 (a
+    tiny one is not trained for thousands of epochs)."""
+    steps_per_epoch = math.ceil(n_samples / batch_size)
+    return int(np.clip(math.ceil(_AUTO_PRETRAIN_STEPS / steps_per_epoch), 10, 100))
+
+
 class DiffusionEmbeddedClustering(
     ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator
 ):
@@ -447,8 +455,7 @@ class DiffusionEmbeddedClustering(
                                         channels, layers_per_block=1, seed=torch_seed(rng))
             epochs = self.pretrain_epochs
             if epochs == "auto":
-                steps_per_epoch = math.ceil(n_samples / train_batch)
-                epochs = int(np.clip(math.ceil(_AUTO_PRETRAIN_STEPS / steps_per_epoch), 10, 100))
+                epochs = _auto_pretrain_epochs(n_samples, train_batch)
         else:
             _backbone.check_unet_fits(unet, layout.image_shape)
             epochs = 0 if self.pretrain_epochs == "auto" else self.pretrain_epochs

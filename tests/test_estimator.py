@@ -231,3 +231,15 @@ def test_no_fine_tuning_keeps_the_initial_centres(digits):
     # Ward's partition is already one by nearest centre.
     ward = DiEC(n_clusters=3, random_state=0, init="ward", **dict(FAST, max_iter=0)).fit(X)
     np.testing.assert_array_equal(ward.labels_, ward.init_labels_)
+
+
+@pytest.mark.parametrize("n_samples, batch_size, epochs", [
+    (1797, 64, 35),   # digits: 29 steps an epoch, 1,015 steps
+    (9298, 64, 10),   # USPS: 146 steps an epoch; 7 epochs would do, 10 is the floor
+    (70000, 64, 10),  # MNIST
+    (100, 64, 100),   # 2 steps an epoch: the ceiling
+])
+def test_auto_pretraining_length(n_samples, batch_size, epochs):
+    from skdiec._estimator import _auto_pretrain_epochs
+
+    assert _auto_pretrain_epochs(n_samples, batch_size) == epochs
