@@ -9,15 +9,17 @@ import functools
 import sys
 import time
 
-import numpy as np
 import torch
 
 from skdiec import _backbone
+from skdiec._input import fit_layout
 from skdiec._torch_utils import make_generator
 from skdiec.datasets import load_digits_images
 
 X, _ = load_digits_images(return_X_y=True)
-X = torch.tensor(np.asarray(X, dtype=np.float32).reshape(len(X), 1, 8, 8) / 16 * 2 - 1)
+X = X.reshape(len(X), -1)
+# The estimator's own layout and scaling, as a default fit pretrains on.
+X = fit_layout(X, None, 4).to_tensor(X)
 ADAMW = torch.optim.AdamW
 
 
