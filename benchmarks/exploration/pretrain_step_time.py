@@ -12,21 +12,23 @@ import time
 import torch
 
 from skdiec import _backbone
-from skdiec._input import fit_layout
+from skdiec._input import fit_layout, flatten_images
 from skdiec._torch_utils import make_generator
 from skdiec.datasets import load_digits_images
 
-X, _ = load_digits_images(return_X_y=True)
-X = X.reshape(len(X), -1)
-# The estimator's own layout and scaling, as a default fit pretrains on.
-X = fit_layout(X, None, 4).to_tensor(X)
+images, _ = load_digits_images(return_X_y=True)
+# The estimator's own flattening, layout and scaling, as a default fit pretrains on.
+X2d, image_shape = flatten_images(images)
+LAYOUT = fit_layout(X2d, image_shape, 4)
+X = LAYOUT.to_tensor(X2d)
 ADAMW = torch.optim.AdamW
 
 
 def seconds_per_step(fused, steps=60, batch=64):
     torch.optim.AdamW = functools.partial(ADAMW, fused=True) if fused else ADAMW
     try:
-        unet = _backbone.build_unet(1, (8, 8), (32, 64, 64), 1, 0)
+        unet = _backbone.build_unet(LAYOUT.image_shape[0], LAYOUT.padded_shape,
+                                    (32, 64, 64), 1, 0)
         tic = time.perf_counter()
         _backbone.pretrain(unet, X[:batch * steps], _backbone.make_scheduler(), epochs=1,
                            batch_size=batch, learning_rate=2e-3, generator=make_generator(0),
