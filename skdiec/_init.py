@@ -84,7 +84,8 @@ def _umap_kmeans(Z, n_clusters, seed):
     while on USPS's down.1 features 50 merged two classes (0.83) where 15
     kept them (0.98). Scored in ``Z``, the space all candidates share, the
     silhouette picked the best or nearly best of {15, 30, 50} in the three
-    cells measured (BENCHMARKS.md).
+    cells measured first, but not on USPS seed 2's up.0@50, where it kept a
+    partition at ACC 0.83 over one at 0.98 (BENCHMARKS.md, "USPS seed 2").
     """
     import umap  # numba compiles on import: only pay for it when used
 
