@@ -351,7 +351,8 @@ def render_harness(rows, figures=None):
         out += [""] + _provenance(rs) + ["", summary_table(rs)]
         if any(r.get("backbone") == "reused" for r in rs):
             out.append("\n† Fit time without the pretraining shared with `diec` of the same "
-                       "seed (its U-Net and generator state were reused).")
+                       "seed, or kept by an earlier run and loaded (`--load-backbones`): its "
+                       "U-Net and generator state were reused.")
         diec = [r for r in rs if "col" in r]
         if diec:
             out += [""] + _diec_details(diec)

@@ -50,6 +50,14 @@ and of its labels (``labels_sha256``) to check exactly that, and an ablation
 that reused the backbone records ``backbone: "reused"`` and
 ``shared_pretrain_s``, the pretraining time its ``fit_s`` leaves out.
 
+``--load-backbones`` (with ``--backbone-dir``) goes one step further: every
+DiEC method, ``diec`` included, loads the U-Net and generator state that an
+earlier run with ``--reuse-backbone --backbone-dir`` kept there, so that the
+ablations of an expensive dataset need no pretraining at all. Its ``diec``
+lines should match the earlier run's ``pretrained_sha256`` and
+``labels_sha256``; their ``fit_s`` leaves out the pretraining, whose time
+(``shared_pretrain_s``) is recorded where the kept file has it.
+
 ``--quick`` shrinks everything (300 samples, a tiny U-Net, 2 epochs) to test
 the harness only: its lines carry ``"quick": true`` and ``render.py`` leaves
 them out of benchmark tables.
@@ -170,6 +178,9 @@ class _PretrainHook:
         self.mode, self.path = mode, path
         self.overhead_s = 0.0
         self.sha256 = None
+        # Pretraining time: measured here, or as saved with a loaded backbone
+        # (None for files kept before it was saved).
+        self.pretrain_s = None
 
     def __enter__(self):
         from skdiec import _backbone
@@ -189,8 +200,11 @@ class _PretrainHook:
             unet.load_state_dict(saved["unet"])
             generator.set_state(saved["generator"])
             losses = list(saved["loss"])
+            self.pretrain_s = saved.get("pretrain_s")
         else:
+            tic = time.perf_counter()
             losses = self._real(unet, X, scheduler, generator=generator, **kwargs)
+            self.pretrain_s = time.perf_counter() - tic
         tic = time.perf_counter()
         state = {k: v.detach().cpu() for k, v in unet.state_dict().items()}
         digest = hashlib.sha256()
@@ -199,8 +213,8 @@ class _PretrainHook:
             digest.update(state[key].numpy().tobytes())
         self.sha256 = digest.hexdigest()
         if self.mode == "save":
-            torch.save({"unet": state, "generator": generator.get_state(), "loss": losses},
-                       self.path)
+            torch.save({"unet": state, "generator": generator.get_state(), "loss": losses,
+                        "pretrain_s": self.pretrain_s}, self.path)
         self.overhead_s += time.perf_counter() - tic
         return losses
 
@@ -240,6 +254,7 @@ def _run_diec(method, X, k, seed, quick, device, backbone):
         "timings": {key: round(v, 2) for key, v in est.timings_.items()},
         "harness_overhead_s": round(hook.overhead_s, 3),
         "pretrained_sha256": hook.sha256,
+        "backbone_pretrain_s": hook.pretrain_s,
         "search": {layer: {int(t): (None if np.isnan(v) else round(float(v), 4))
                            for t, v in zip(est.search_timesteps_, row)}
                    for layer, row in zip(est.search_layers_, est.search_scores_)},
@@ -357,6 +372,10 @@ def _spawn(python, spec, folder):
     return json.loads(result.read_text())
 
 
+def _backbone_path(folder, dataset, seed):
+    return Path(folder) / f"backbone_{dataset}_seed{seed}.pt"
+
+
 def _row(common, method, seed, y, res, backbone, shared_pretrain_s):
     """One results line from a child's result: scores first, then the details."""
     labels = np.asarray(res.pop("labels"), dtype=np.int64)
@@ -420,6 +439,10 @@ def main(argv=None):
     parser.add_argument("--backbone-dir",
                         help="with --reuse-backbone: keep the pretrained U-Nets here "
                              "(backbone_<dataset>_seed<seed>.pt) instead of a temporary folder")
+    parser.add_argument("--load-backbones", action="store_true",
+                        help="with --backbone-dir: every DiEC method, diec included, loads the "
+                             "backbone an earlier --reuse-backbone run kept there instead of "
+                             "pretraining")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings to test the harness; not benchmark numbers")
     parser.add_argument("--single", help=argparse.SUPPRESS)
@@ -437,12 +460,21 @@ def main(argv=None):
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {METHODS}")
-    if args.reuse_backbone:
+    if args.load_backbones and not args.backbone_dir:
+        parser.error("--load-backbones needs --backbone-dir, the folder the backbones were "
+                     "kept in")
+    if args.reuse_backbone and not args.load_backbones:
         if "diec" not in methods:
             parser.error("--reuse-backbone needs diec among the methods: it pretrains")
         # The ablations need diec's backbone, so diec runs first in each seed.
         methods = ["diec"] + [m for m in methods if m != "diec"]
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.load_backbones:
+        missing = [str(_backbone_path(args.backbone_dir, args.dataset, seed)) for seed in seeds
+                   if not _backbone_path(args.backbone_dir, args.dataset, seed).is_file()]
+        if missing:
+            parser.error(f"--load-backbones: no kept backbone {', '.join(missing)}; keep them "
+                         "with a run of --reuse-backbone --backbone-dir first")
 
     X, y = _load_data(args.dataset, args.quick)
     n_clusters = int(np.unique(y).size)
@@ -457,7 +489,7 @@ def main(argv=None):
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.backbone_dir:
+    if args.backbone_dir and not args.load_backbones:
         Path(args.backbone_dir).mkdir(parents=True, exist_ok=True)
     rows, failed, skipped = [], 0, {}
     with tempfile.TemporaryDirectory(prefix="skdiec-bench-") as tmp:
@@ -469,9 +501,11 @@ def main(argv=None):
                 if method in skipped:
                     continue
                 backbone = None
-                if args.reuse_backbone and method in DIEC_METHODS:
-                    path = str(Path(args.backbone_dir or folder)
-                               / f"backbone_{args.dataset}_seed{seed}.pt")
+                if args.load_backbones and method in DIEC_METHODS:
+                    backbone = {"mode": "load", "path": str(
+                        _backbone_path(args.backbone_dir, args.dataset, seed))}
+                elif args.reuse_backbone and method in DIEC_METHODS:
+                    path = str(_backbone_path(args.backbone_dir or folder, args.dataset, seed))
                     if method == "diec":
                         backbone = {"mode": "save", "path": path}
                     elif shared_pretrain_s is not None:
@@ -493,9 +527,12 @@ def main(argv=None):
                     print(f"SKIPPED {method} (all seeds): {res['skipped']}", file=sys.stderr,
                           flush=True)
                     continue
-                if method == "diec" and backbone is not None:
+                kept_pretrain_s = res.pop("backbone_pretrain_s", None)
+                if method == "diec" and backbone is not None and backbone["mode"] == "save":
                     shared_pretrain_s = res["timings"]["pretrain"] - res["harness_overhead_s"]
                 reused = backbone is not None and backbone["mode"] == "load"
+                if args.load_backbones:
+                    shared_pretrain_s = kept_pretrain_s
                 row = _row(dict(common, date=date), method, seed, y, res, backbone,
                            shared_pretrain_s if reused else None)
                 rows.append(row)

@@ -86,3 +86,37 @@ def test_render_tables_and_figure(quick_rows, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "| diec |" not in captured.out
     assert "left out 2 --quick line(s)" in captured.err
+
+
+def test_kept_backbones_reproduce_their_fits(tmp_path):
+    # --reuse-backbone --backbone-dir keeps each seed's pretrained U-Net; a
+    # later --load-backbones run fits DiEC on it without pretraining, and on
+    # the CPU gets the same weights and the same labels. (One method only:
+    # each fit is a fresh process that compiles UMAP's numba code again.)
+    run = _module("run")
+    kept, first, second = tmp_path / "kept", tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    saved = list(sys.path)
+    try:
+        assert run.main(["--dataset", "digits", "--methods", "diec",
+                         "--seeds", "0", "--reuse-backbone", "--backbone-dir", str(kept),
+                         "--out", str(first), "--quick", "--device", "cpu"]) == 0
+        assert run.main(["--dataset", "digits", "--methods", "diec",
+                         "--seeds", "0", "--load-backbones", "--backbone-dir", str(kept),
+                         "--out", str(second), "--quick", "--device", "cpu"]) == 0
+        with pytest.raises(SystemExit):
+            run.main(["--dataset", "digits", "--methods", "diec", "--seeds", "1",
+                      "--load-backbones", "--backbone-dir", str(kept),
+                      "--out", str(second), "--quick"])
+    finally:
+        sys.path[:] = saved
+    before = {r["method"]: r for r in map(json.loads, first.read_text().splitlines())}
+    after = {r["method"]: r for r in map(json.loads, second.read_text().splitlines())}
+    assert before["diec"]["backbone"] == "own, shared with the ablations"
+    assert (kept / "backbone_digits_seed0.pt").is_file()
+    pretrain_s = before["diec"]["timings"]["pretrain"]
+    loaded = after["diec"]
+    assert loaded["backbone"] == "reused"
+    assert loaded["pretrained_sha256"] == before["diec"]["pretrained_sha256"]
+    assert loaded["labels_sha256"] == before["diec"]["labels_sha256"]
+    assert loaded["timings"]["pretrain"] < pretrain_s
+    assert 0 < loaded["shared_pretrain_s"] <= pretrain_s
