@@ -85,7 +85,7 @@ def _umap_kmeans(Z, n_clusters, seed):
     kept them (0.98). Scored in ``Z``, the space all candidates share, the
     silhouette picked the best or nearly best of {15, 30, 50} in the three
     cells measured first, but not on USPS seed 2's up.0@50, where it kept a
-    partition at ACC 0.83 over one at 0.98 (BENCHMARKS.md, "USPS seed 2").
+    partition at ACC 0.83 over one at 0.98 (BENCHMARKS.md, "USPS seed 2: the start's choice").
     """
     import umap  # numba compiles on import: only pay for it when used
 
