@@ -470,8 +470,8 @@ def main(argv=None):
         methods = ["diec"] + [m for m in methods if m != "diec"]
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.load_backbones:
-        missing = [str(_backbone_path(args.backbone_dir, args.dataset, seed)) for seed in seeds
-                   if not _backbone_path(args.backbone_dir, args.dataset, seed).is_file()]
+        paths = [_backbone_path(args.backbone_dir, args.dataset, seed) for seed in seeds]
+        missing = [str(path) for path in paths if not path.is_file()]
         if missing:
             parser.error(f"--load-backbones: no kept backbone {', '.join(missing)}; keep them "
                          "with a run of --reuse-backbone --backbone-dir first")
@@ -527,12 +527,11 @@ def main(argv=None):
                     print(f"SKIPPED {method} (all seeds): {res['skipped']}", file=sys.stderr,
                           flush=True)
                     continue
-                kept_pretrain_s = res.pop("backbone_pretrain_s", None)
-                if method == "diec" and backbone is not None and backbone["mode"] == "save":
-                    shared_pretrain_s = res["timings"]["pretrain"] - res["harness_overhead_s"]
+                # The hook's own clock: the pretraining call that a loaded fit skips.
+                pretrain_s = res.pop("backbone_pretrain_s", None)
+                if backbone is not None and (backbone["mode"] == "save" or args.load_backbones):
+                    shared_pretrain_s = pretrain_s
                 reused = backbone is not None and backbone["mode"] == "load"
-                if args.load_backbones:
-                    shared_pretrain_s = kept_pretrain_s
                 row = _row(dict(common, date=date), method, seed, y, res, backbone,
                            shared_pretrain_s if reused else None)
                 rows.append(row)

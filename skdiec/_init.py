@@ -87,10 +87,27 @@ def _umap_kmeans(Z, n_clusters, seed):
     cells measured first, but not on USPS seed 2's up.0@50, where it kept a
     partition at ACC 0.83 over one at 0.98 (BENCHMARKS.md, "USPS seed 2: the start's choice").
     """
+    several = len(_neighbourhood_sizes(Z.shape[0])) > 1
+    best, best_score = None, -np.inf
+    for _, labels in _umap_candidates(Z, n_clusters, seed):
+        score = _silhouette(Z, labels, seed) if several else 0.0
+        if best is None or score > best_score:
+            best, best_score = labels, score
+    return best
+
+
+def _neighbourhood_sizes(n):
+    """``UMAP_N_NEIGHBORS`` that ``n`` samples allow, without repeats."""
+    return sorted({max(2, min(k, n - 1)) for k in UMAP_N_NEIGHBORS})
+
+
+def _umap_candidates(Z, n_clusters, seed):
+    """The start's candidates: for each neighbourhood size, in increasing
+    order, ``(n_neighbors, labels)`` of k-means in a UMAP embedding of ``Z``."""
     import umap  # numba compiles on import: only pay for it when used
 
     n = Z.shape[0]
-    sizes = sorted({max(2, min(k, n - 1)) for k in UMAP_N_NEIGHBORS})
+    sizes = _neighbourhood_sizes(n)
     # Spectral initialisation needs fewer dimensions than samples.
     n_components = max(1, min(UMAP_MAX_COMPONENTS, max(2, n_clusters), n - 2))
     # The spectral start solves for n_components + 1 eigenvectors of the
@@ -101,7 +118,6 @@ def _umap_kmeans(Z, n_clusters, seed):
     # (about 40 s in every new process). Sorted by distance, so the first
     # k columns are the k nearest.
     dist, idx = NearestNeighbors(n_neighbors=min(sizes[-1], n)).fit(Z).kneighbors(Z)
-    best, best_score = None, -np.inf
     for n_neighbors in sizes:
         reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=0.0,
                             init=start, random_state=seed, n_jobs=1,
@@ -115,11 +131,7 @@ def _umap_kmeans(Z, n_clusters, seed):
                             "precomputed_knn[2]"):
                 warnings.filterwarnings("ignore", message=re.escape(message) + ".*")
             embedding = reducer.fit_transform(Z)
-        labels = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedding)
-        score = _silhouette(Z, labels, seed) if len(sizes) > 1 else 0.0
-        if best is None or score > best_score:
-            best, best_score = labels, score
-    return best
+        yield n_neighbors, KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedding)
 
 
 def _silhouette(Z, labels, seed):

@@ -16,16 +16,13 @@ LAYERs, when given, restrict the search (as ``layers=``).
 import json
 import sys
 from pathlib import Path
-import warnings
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
-from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
-from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
 from _data import load  # noqa: E402
 from run import _PretrainHook  # noqa: E402
@@ -34,8 +31,6 @@ from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 
 def main(dataset, backbone, seed, layers):
-    import umap
-
     X, y = load(dataset)
     X = np.asarray(X, dtype=np.float32)
     k = int(np.unique(y).size)
@@ -46,17 +41,9 @@ def main(dataset, backbone, seed, layers):
     Z = est.transform(X).astype(np.float64)
     base = {"dataset": dataset, "seed": seed, "cell": f"{est.col_}@{int(est.cot_)}",
             "acc_start": round(clustering_accuracy(y, est.init_labels_), 4)}
-    sizes = _init.UMAP_N_NEIGHBORS
-    dist, idx = NearestNeighbors(n_neighbors=max(sizes)).fit(Z).kneighbors(Z)
-    for n_neighbors in sizes:
-        for umap_seed in (0, 1):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                U = umap.UMAP(n_components=_init.UMAP_MAX_COMPONENTS, n_neighbors=n_neighbors,
-                              min_dist=0.0, random_state=umap_seed, n_jobs=1,
-                              precomputed_knn=(idx[:, :n_neighbors], dist[:, :n_neighbors],
-                                               None)).fit_transform(Z)
-            labels = KMeans(k, n_init=10, random_state=umap_seed).fit_predict(U)
+    # The estimator's own candidates (skdiec._init), at two UMAP seeds.
+    for umap_seed in (0, 1):
+        for n_neighbors, labels in _init._umap_candidates(Z, k, umap_seed):
             print(json.dumps(dict(
                 base, n_neighbors=n_neighbors, umap_seed=umap_seed,
                 silhouette_z=round(_init._silhouette(Z, labels, umap_seed), 4),
