@@ -67,6 +67,42 @@ def test_umap_partition_of_tiny_data(n, k):
     assert set(labels) <= set(range(k))
 
 
+def test_modularity_of_two_disjoint_triangles():
+    # Each triangle holds half of the 6 edges and half of the degree:
+    # Q = 2 * (3/6 - (6/12)**2) = 0.5 when split by triangle.
+    indices = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]])
+    A = _init._knn_graph(indices)
+    assert A.nnz == 12 and A.diagonal().sum() == 0
+    assert _init._modularity(A, np.array([0, 0, 0, 1, 1, 1])) == pytest.approx(0.5)
+    assert _init._modularity(A, np.zeros(6, dtype=int)) == pytest.approx(0.0)
+    assert _init._modularity(A, np.array([0, 1, 0, 1, 0, 1])) < 0
+
+
+def test_modularity_matches_networkx():
+    nx = pytest.importorskip("networkx")
+    X, _ = make_blobs(120, centers=3, random_state=0)
+    idx = _init._nearest(X, 8)[1]
+    A = _init._knn_graph(idx[:, 1:])
+    labels = np.random.RandomState(0).randint(0, 3, 120)
+    G = nx.from_scipy_sparse_array(A)
+    expected = nx.community.modularity(G, [set(np.flatnonzero(labels == k)) for k in range(3)])
+    assert _init._modularity(A, labels) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("right_first", [True, False])
+def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_first):
+    X, y = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
+    wrong = np.where(y == 2, 1, y)  # two blobs merged, one split in halves
+    wrong[np.flatnonzero(y == 0)[::2]] = 2
+
+    def candidates(Z, n_clusters, seed, neighbours=None):
+        yield from [(15, y), (30, wrong)] if right_first else [(15, wrong), (30, y)]
+
+    monkeypatch.setattr(_init, "_umap_candidates", candidates)
+    labels, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
+    np.testing.assert_array_equal(labels, y)
+
+
 def test_smoothed_onehot_is_a_distribution_peaked_at_the_labels():
     p = _dec.smoothed_onehot(np.array([2, 0, 1]), 3, smoothing=0.3)
     torch.testing.assert_close(p.sum(dim=1), torch.ones(3))

@@ -5,8 +5,9 @@ Fits DiEC with ``max_iter=0`` on a backbone kept by
 the search draws the noise the harness run drew and picks the same cell),
 then redoes the start's choice in the estimator's clustering space
 (``transform``): for each neighbourhood size, k-means in UMAP's embedding,
-with its silhouette in that space (what the start maximises) and its ACC
-and NMI against the labels (which only score). One JSON line per candidate.
+with its silhouette in that space (what the start maximised until it
+chose by modularity, see ``start_choice.py``) and its ACC and NMI against
+the labels (which only score). One JSON line per candidate.
 
     python benchmarks/exploration/start_candidates.py DATASET BACKBONE SEED [LAYER ...]
 
@@ -22,12 +23,21 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
-from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
+from sklearn.metrics import normalized_mutual_info_score, silhouette_score  # noqa: E402
 
 from _data import load  # noqa: E402
 from run import _PretrainHook  # noqa: E402
 from skdiec import DiEC, _init  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
+
+
+def silhouette(Z, labels, seed):
+    """Silhouette of ``labels`` in ``Z`` on at most 3,000 samples, -inf where
+    undefined: the start's former choice between candidates."""
+    if not 2 <= np.unique(labels).size <= Z.shape[0] - 1:
+        return -np.inf
+    return float(silhouette_score(Z, labels, sample_size=min(Z.shape[0], 3000),
+                                  random_state=seed))
 
 
 def main(dataset, backbone, seed, layers):
@@ -46,7 +56,7 @@ def main(dataset, backbone, seed, layers):
         for n_neighbors, labels in _init._umap_candidates(Z, k, umap_seed):
             print(json.dumps(dict(
                 base, n_neighbors=n_neighbors, umap_seed=umap_seed,
-                silhouette_z=round(_init._silhouette(Z, labels, umap_seed), 4),
+                silhouette_z=round(silhouette(Z, labels, umap_seed), 4),
                 acc=round(clustering_accuracy(y, labels), 4),
                 nmi=round(normalized_mutual_info_score(y, labels), 4),
                 sizes=sorted(np.bincount(labels, minlength=k).tolist()))), flush=True)
