@@ -141,8 +141,8 @@ class DiffusionEmbeddedClustering(
         How the initial partition at COL/COT, where fine-tuning starts, is
         found: k-means in a UMAP embedding of the clustering space (the
         k-nearest-neighbour manifold of the features; N2D's recipe; at 15, 30
-        and 50 neighbours, the partition with the best silhouette in the
-        clustering space wins), Ward
+        and 50 neighbours, the partition with the best modularity on the
+        15-nearest-neighbour graph of the clustering space wins), Ward
         linkage (deterministic; on at most 5000 samples, a random subset
         beyond that, whose centroids label the rest) or k-means (10
         restarts). The initial centres are the centroids of the partition.
