@@ -12,7 +12,9 @@ ClustPy details, and a bar figure of ACC per method (PNG, to ``--figures``).
 Lines from ``--quick`` runs are smoke tests of the harness, not benchmark
 numbers: they are left out unless ``--include-quick`` is given, and then
 marked as such. When a (dataset, method, seed) appears more than once, the
-last line counts.
+last line counts, so a later run of one method can be rendered beside an
+earlier run of the others; ``--methods`` keeps only the methods named (the
+commands of the lines rendered are listed above the table).
 
 Lines written by ``benchmarks/bench_core.py`` are rendered as before: mean ±
 std per dataset and method, then the per-seed DiEC details (COL/COT, ACC
@@ -389,6 +391,8 @@ def main(argv=None):
     parser.add_argument("--figures", default=str(FIGURES),
                         help="folder for the ACC bar figures of run.py results")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--methods",
+                        help="comma-separated methods to render (default: all in the files)")
     parser.add_argument("--include-quick", action="store_true",
                         help="also render --quick smoke-test lines (marked as such)")
     args = parser.parse_args(argv)
@@ -398,6 +402,11 @@ def main(argv=None):
             rows.extend(json.loads(line) for line in fh if line.strip())
     core = [r for r in rows if "harness" not in r]
     harness = latest_rows([r for r in rows if "harness" in r])
+    if args.methods:
+        keep = args.methods.split(",")
+        harness = [r for r in harness if r["method"] in keep]
+        # Methods in the order asked, as the table and the figure draw them.
+        harness.sort(key=lambda r: keep.index(r["method"]))
     quick = [r for r in harness if r.get("quick")]
     if quick and not args.include_quick:
         print(f"left out {len(quick)} --quick line(s): smoke tests, not benchmark numbers",

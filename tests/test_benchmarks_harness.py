@@ -87,6 +87,12 @@ def test_render_tables_and_figure(quick_rows, tmp_path, capsys):
     assert "| diec |" not in captured.out
     assert "left out 2 --quick line(s)" in captured.err
 
+    # --methods renders only the methods named.
+    render.main([str(out), "--no-figures", "--include-quick", "--methods", "kmeans"])
+    captured = capsys.readouterr()
+    assert "| digits (n=300, QUICK) | kmeans | 1 |" in captured.out
+    assert "| diec |" not in captured.out and "COL@COT" not in captured.out
+
 
 def test_kept_backbones_reproduce_their_fits(tmp_path):
     # --reuse-backbone --backbone-dir keeps each seed's pretrained U-Net; a
