@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/plot_search.py --dataset digits --seed 0 --out benchmarks/figures/search_digits.png
+    python benchmarks/plot_search.py --dataset digits --seed 0 \
+        --out benchmarks/figures/search_digits.png
 """
 
 import argparse

@@ -315,7 +315,10 @@ class DiffusionEmbeddedClustering(
         "init": [StrOptions(set(_init.METHODS))],
         "fine_tune_target": [StrOptions({"init", "dec"})],
         "n_noise_draws": [Interval(Integral, 1, None, closed="left")],
-        "pooling": [StrOptions(set(_features.POOLINGS)), Interval(Integral, 1, None, closed="left")],
+        "pooling": [
+            StrOptions(set(_features.POOLINGS)),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
