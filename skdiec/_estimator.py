@@ -190,7 +190,11 @@ class DiffusionEmbeddedClustering(
 
     denoising_weight : float, default=1.0
         Weight of the DDPM noise-prediction loss (at uniformly drawn
-        timesteps, on the whole U-Net) added to the KL loss.
+        timesteps, on the whole U-Net) added to the KL loss. Measured
+        without it (``0``), one of three MNIST-test fits collapsed (ACC 0.370
+        from a 0.953 start, nine clusters emptied within 30 steps) where the
+        default ended at 0.956; on digits and USPS it changed ACC by at most
+        0.004.
 
     learning_rate : float, default=1e-3
         Adam learning rate of fine-tuning (U-Net weights and centres). With
