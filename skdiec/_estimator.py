@@ -190,17 +190,15 @@ class DiffusionEmbeddedClustering(
 
     denoising_weight : float, default=1.0
         Weight of the DDPM noise-prediction loss (at uniformly drawn
-        timesteps, on the whole U-Net) added to the KL loss. Measured
-        without it (``0``), one of three MNIST-test fits collapsed (ACC 0.370
-        from a 0.953 start, nine clusters emptied within 30 steps) where the
-        default ended at 0.956; on digits and USPS it changed ACC by at most
-        0.004.
+        timesteps, on the whole U-Net) added to the KL loss. ``0`` drops it,
+        and fine-tuning can then collapse (measured on the MNIST test split:
+        the user guide's section on fine-tuning).
 
     learning_rate : float, default=1e-3
         Adam learning rate of fine-tuning (U-Net weights and centres). With
-        the target held at the start, 300 steps at 1e-4 left part of the
-        centroids' partition in the labels (USPS: ACC 0.953 from a 0.977
-        start); 1e-3 kept the start (0.978).
+        the target held at the start it must be high enough for ``max_iter``
+        steps to teach the start's partition (the measurement behind 1e-3 is
+        in the user guide's section on fine-tuning).
 
     batch_size : int, default=256
         Bound on the images per forward pass in every phase. With
