@@ -29,7 +29,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skdiec import DiEC, _search  # noqa: E402
+from skdiec import DiEC, _backbone, _search  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 from _data import load  # noqa: E402
@@ -53,8 +53,8 @@ def search_both_ways(est, X):
                   noise_bank=est._noise_bank, pooling=est.pooling, batch_size=est.batch_size,
                   device=est._noise_bank.device, random_state=0, method=est.init)
     # The fit's own coarse grid: only timesteps the U-Net was pretrained on.
-    coarse, max_t = _search.pretrained_timesteps(
-        est.timesteps, len(est.pretrain_loss_) > 0, est.pretrain_max_timestep)
+    max_t = _backbone.trained_max_timestep(est.unet_)
+    coarse = [t for t in est.timesteps if t < max_t]
     tic = time.perf_counter()
     two = _search.search(est.unet_, est._scheduler, X_img[subset], timesteps=coarse,
                          n_refine=est.n_refine_timesteps, max_timestep=max_t, **common)

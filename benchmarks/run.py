@@ -40,23 +40,23 @@ Methods (``--methods``, comma-separated; default all):
   printed, where ``clustpy.deep`` does not import (``--clustpy-python`` may
   name another interpreter for them).
 
-``--reuse-backbone`` pretrains once per seed: ``diec`` runs first and saves
-its pretrained U-Net with the state of the estimator's torch generator; the
-DiEC ablations of that seed load both in place of their own pretraining, so
-that, where pretraining is deterministic (on a CPU with a fixed number of
-threads), each ablation is bit-identical to its from-scratch fit. Every DiEC
-line records the SHA-256 of its pretrained weights (``pretrained_sha256``)
-and of its labels (``labels_sha256``) to check exactly that, and an ablation
-that reused the backbone records ``backbone: "reused"`` and
-``shared_pretrain_s``, the pretraining time its ``fit_s`` leaves out.
+``--reuse-backbone`` pretrains once per seed: every DiEC method of the run
+gets ``memory=`` a folder (``--backbone-dir``, else a temporary one), ``diec``
+runs first and pretrains, and the DiEC ablations of that seed find its U-Net
+in the cache. Since each phase of a fit has its own seed, an ablation is
+then the fit it would be from scratch, bit for bit on a CPU with a fixed
+number of threads. A line records whether its fit pretrained (``backbone``)
+and, with a cache, the SHA-256 of the pretrained weights
+(``pretrained_sha256``) and of the labels (``labels_sha256``); a reused
+backbone's pretraining time, which ``fit_s`` leaves out, is
+``shared_pretrain_s``. ``backbone_<dataset>_seed<seed>.json`` beside the
+cache records that time and digest.
 
 ``--load-backbones`` (with ``--backbone-dir``) goes one step further: every
-DiEC method, ``diec`` included, loads the U-Net and generator state that an
-earlier run with ``--reuse-backbone --backbone-dir`` kept there, so that the
-ablations of an expensive dataset need no pretraining at all. Its ``diec``
-lines should match the earlier run's ``pretrained_sha256`` and
-``labels_sha256``; their ``fit_s`` leaves out the pretraining, whose time
-(``shared_pretrain_s``) is recorded where the kept file has it.
+DiEC method, ``diec`` included, reads the backbone an earlier run with
+``--reuse-backbone --backbone-dir`` kept there, so that the ablations of an
+expensive dataset need no pretraining at all. Its ``diec`` lines should
+match the earlier run's ``pretrained_sha256`` and ``labels_sha256``.
 
 ``--quick`` shrinks everything (300 samples, a tiny U-Net, 2 epochs) to test
 the harness only: its lines carry ``"quick": true`` and ``render.py`` leaves
@@ -163,60 +163,22 @@ def _torch_device(device):
     return torch.device(device)
 
 
-class _PretrainHook:
-    """Wraps ``skdiec._backbone.pretrain`` to fingerprint, save or load a backbone.
+def _cache_entries(memory_dir):
+    """Number of entries in the ``memory`` folder (one per pretrained U-Net)."""
+    if memory_dir is None:
+        return 0
+    return sum(1 for _ in Path(memory_dir).glob("joblib/**/output.pkl"))
 
-    ``mode`` "hash" only records the SHA-256 of the pretrained weights;
-    "save" also writes them, with the torch generator's state and the loss
-    history, to ``path``; "load" skips pretraining and restores all three
-    from ``path``, so that every later random draw of the fit is what it
-    would have been after pretraining here. The time spent hashing and
-    saving is harness overhead (``overhead_s``), not the method's.
-    """
 
-    def __init__(self, mode="hash", path=None):
-        self.mode, self.path = mode, path
-        self.overhead_s = 0.0
-        self.sha256 = None
-        # Pretraining time: measured here, or as saved with a loaded backbone
-        # (None for files kept before it was saved).
-        self.pretrain_s = None
+def _weights_sha256(unet):
+    import hashlib
 
-    def __enter__(self):
-        from skdiec import _backbone
-
-        self._module, self._real = _backbone, _backbone.pretrain
-        _backbone.pretrain = self._pretrain
-        return self
-
-    def __exit__(self, *exc):
-        self._module.pretrain = self._real
-
-    def _pretrain(self, unet, X, scheduler, *, generator, **kwargs):
-        import torch
-
-        if self.mode == "load":
-            saved = torch.load(self.path, weights_only=True)
-            unet.load_state_dict(saved["unet"])
-            generator.set_state(saved["generator"])
-            losses = list(saved["loss"])
-            self.pretrain_s = saved.get("pretrain_s")
-        else:
-            tic = time.perf_counter()
-            losses = self._real(unet, X, scheduler, generator=generator, **kwargs)
-            self.pretrain_s = time.perf_counter() - tic
-        tic = time.perf_counter()
-        state = {k: v.detach().cpu() for k, v in unet.state_dict().items()}
-        digest = hashlib.sha256()
-        for key in sorted(state):
-            digest.update(key.encode())
-            digest.update(state[key].numpy().tobytes())
-        self.sha256 = digest.hexdigest()
-        if self.mode == "save":
-            torch.save({"unet": state, "generator": generator.get_state(), "loss": losses,
-                        "pretrain_s": self.pretrain_s}, self.path)
-        self.overhead_s += time.perf_counter() - tic
-        return losses
+    state = {k: v.detach().cpu().numpy() for k, v in unet.state_dict().items()}
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].tobytes())
+    return digest.hexdigest()
 
 
 def _run_kmeans(method, X, k, seed, quick, device, backbone):
@@ -234,27 +196,41 @@ def _run_kmeans(method, X, k, seed, quick, device, backbone):
 def _run_diec(method, X, k, seed, quick, device, backbone):
     from sklearn.cluster import KMeans
 
-    from skdiec import DiEC
+    from skdiec import DiEC, pretrain_unet
 
     params = dict(QUICK_DIEC if quick else {}, **DIEC_METHODS[method])
-    est = DiEC(n_clusters=k, random_state=seed, device=device, **params)
-    hook = _PretrainHook(**(backbone or {}))
+    # Backbones are shared through DiEC's own memory cache: the first fit of
+    # a seed pretrains and fills it, later ones (ablations, --load-backbones
+    # runs) read the same U-Net and repeat the later phases of that fit.
+    memory = backbone["path"] if backbone else None
+    est = DiEC(n_clusters=k, random_state=seed, device=device, memory=memory, **params)
     rss_before = _maxrss_mb()
-    with hook:
-        tic = time.perf_counter()
-        est.fit(X)
-        fit_s = time.perf_counter() - tic - hook.overhead_s
+    entries_before = _cache_entries(memory)
+    tic = time.perf_counter()
+    est.fit(X)
+    fit_s = time.perf_counter() - tic
+    pretrained_here = memory is None or _cache_entries(memory) > entries_before
+    sha256 = None
+    if memory is not None:
+        p = est.get_params()
+        # A cache hit: the pretrained (not fine-tuned) weights, to show that
+        # every method of a seed clustered with the same backbone.
+        unet = pretrain_unet(X, unet_channels=p["unet_channels"], epochs=p["pretrain_epochs"],
+                             learning_rate=p["pretrain_learning_rate"],
+                             max_timestep=p["pretrain_max_timestep"],
+                             batch_size=min(p["train_batch_size"], p["batch_size"]),
+                             memory=memory, device=device, random_state=seed)
+        sha256 = _weights_sha256(unet)
     extra = {"init": est.init_labels_}
     out = {
         "labels": est.labels_, "fit_s": fit_s, "rss_before_fit_mb": rss_before,
-        "params": {k_: v for k_, v in est.get_params().items() if k_ != "unet"},
+        "params": {k_: v for k_, v in est.get_params().items() if k_ not in ("unet", "memory")},
         "torch_device": str(next(est.unet_.parameters()).device),
         "col": est.col_, "cot": int(est.cot_),
         "n_iter": int(est.n_iter_), "pretrain_epochs_run": len(est.pretrain_loss_),
         "timings": {key: round(v, 2) for key, v in est.timings_.items()},
-        "harness_overhead_s": round(hook.overhead_s, 3),
-        "pretrained_sha256": hook.sha256,
-        "backbone_pretrain_s": hook.pretrain_s,
+        "pretrained_here": pretrained_here,
+        "pretrained_sha256": sha256,
         "search": {layer: {int(t): (None if np.isnan(v) else round(float(v), 4))
                            for t, v in zip(est.search_timesteps_, row)}
                    for layer, row in zip(est.search_layers_, est.search_scores_)},
@@ -372,8 +348,10 @@ def _spawn(python, spec, folder):
     return json.loads(result.read_text())
 
 
-def _backbone_path(folder, dataset, seed):
-    return Path(folder) / f"backbone_{dataset}_seed{seed}.pt"
+def _backbone_record(folder, dataset, seed):
+    """The file that says a seed's backbone is in the ``memory`` folder
+    ``folder``, with its pretraining time and weights' SHA-256."""
+    return Path(folder) / f"backbone_{dataset}_seed{seed}.json"
 
 
 def _row(common, method, seed, y, res, backbone, shared_pretrain_s):
@@ -390,8 +368,13 @@ def _row(common, method, seed, y, res, backbone, shared_pretrain_s):
     for name, extra in res.pop("extra_labels", {}).items():
         row.update({f"{key}_{name}": v for key, v in _scores(y, extra).items()})
     if method in DIEC_METHODS:
-        row["backbone"] = {"save": "own, shared with the ablations", "load": "reused",
-                           "hash": "own"}[(backbone or {"mode": "hash"})["mode"]]
+        own = res.pop("pretrained_here")
+        if backbone is None:
+            row["backbone"] = "own"
+        elif own:
+            row["backbone"] = "own, shared with the ablations"
+        else:
+            row["backbone"] = "reused"
         if shared_pretrain_s is not None:
             row["shared_pretrain_s"] = round(shared_pretrain_s, 2)
     row.update(res)
@@ -437,8 +420,9 @@ def main(argv=None):
     parser.add_argument("--clustpy-python", default=sys.executable,
                         help="interpreter for the clustpy_* methods")
     parser.add_argument("--backbone-dir",
-                        help="with --reuse-backbone: keep the pretrained U-Nets here "
-                             "(backbone_<dataset>_seed<seed>.pt) instead of a temporary folder")
+                        help="with --reuse-backbone: keep the pretrained U-Nets here (DiEC's "
+                             "memory cache, and backbone_<dataset>_seed<seed>.json) instead of "
+                             "a temporary folder")
     parser.add_argument("--load-backbones", action="store_true",
                         help="with --backbone-dir: every DiEC method, diec included, loads the "
                              "backbone an earlier --reuse-backbone run kept there instead of "
@@ -470,7 +454,7 @@ def main(argv=None):
         methods = ["diec"] + [m for m in methods if m != "diec"]
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.load_backbones:
-        paths = [_backbone_path(args.backbone_dir, args.dataset, seed) for seed in seeds]
+        paths = [_backbone_record(args.backbone_dir, args.dataset, seed) for seed in seeds]
         missing = [str(path) for path in paths if not path.is_file()]
         if missing:
             parser.error(f"--load-backbones: no kept backbone {', '.join(missing)}; keep them "
@@ -501,15 +485,16 @@ def main(argv=None):
                 if method in skipped:
                     continue
                 backbone = None
+                memory_dir = str(args.backbone_dir or folder)
+                record = _backbone_record(memory_dir, args.dataset, seed)
                 if args.load_backbones and method in DIEC_METHODS:
-                    backbone = {"mode": "load", "path": str(
-                        _backbone_path(args.backbone_dir, args.dataset, seed))}
+                    backbone = {"mode": "load", "path": memory_dir}
+                    shared_pretrain_s = json.loads(record.read_text()).get("pretrain_s")
                 elif args.reuse_backbone and method in DIEC_METHODS:
-                    path = str(_backbone_path(args.backbone_dir or folder, args.dataset, seed))
                     if method == "diec":
-                        backbone = {"mode": "save", "path": path}
+                        backbone = {"mode": "save", "path": memory_dir}
                     elif shared_pretrain_s is not None:
-                        backbone = {"mode": "load", "path": path}
+                        backbone = {"mode": "load", "path": memory_dir}
                     else:
                         print(f"{method} seed {seed}: no backbone from diec, pretraining "
                               "from scratch", file=sys.stderr, flush=True)
@@ -527,11 +512,11 @@ def main(argv=None):
                     print(f"SKIPPED {method} (all seeds): {res['skipped']}", file=sys.stderr,
                           flush=True)
                     continue
-                # The hook's own clock: the pretraining call that a loaded fit skips.
-                pretrain_s = res.pop("backbone_pretrain_s", None)
-                if backbone is not None and (backbone["mode"] == "save" or args.load_backbones):
-                    shared_pretrain_s = pretrain_s
-                reused = backbone is not None and backbone["mode"] == "load"
+                if backbone is not None and backbone["mode"] == "save":
+                    shared_pretrain_s = res["timings"]["pretrain"]
+                    record.write_text(json.dumps({"pretrain_s": shared_pretrain_s,
+                                                  "pretrained_sha256": res["pretrained_sha256"]}))
+                reused = backbone is not None and not res["pretrained_here"]
                 row = _row(dict(common, date=date), method, seed, y, res, backbone,
                            shared_pretrain_s if reused else None)
                 rows.append(row)

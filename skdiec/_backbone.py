@@ -6,6 +6,7 @@ training steps, the schedule DDPM checkpoints are trained with; its
 """
 
 import copy
+import hashlib
 import math
 import os
 import warnings
@@ -19,6 +20,17 @@ from ._torch_utils import adam_eps, backward_in_batches, isolated_torch_rng, ran
 from ._progress import progress
 
 NUM_TRAIN_TIMESTEPS = 1000
+
+# About 1,000 steps keeps a default fit on digits short on a 2-core CPU;
+# 1,500 steps gave 0.5-0.8 points more ACC on digits, at 50 % more
+# pretraining time (BENCHMARKS.md, "Digits fit time").
+AUTO_PRETRAIN_STEPS = 1000
+
+# A U-Net pretrained by skdiec records how in its diffusers config, under a
+# private key: diffusers keeps keys that start with "_" through
+# ``save_pretrained``, ``from_pretrained`` and ``from_config`` without
+# passing them to the constructor (as it does ``_class_name``).
+PRETRAINING_KEY = "_skdiec_pretraining"
 
 
 def make_scheduler():
@@ -48,6 +60,44 @@ def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, s
             up_block_types=("UpBlock2D",) * n_blocks,
             norm_num_groups=groups,
         )
+
+
+def auto_pretrain_epochs(n_samples, batch_size):
+    """Epochs for about ``AUTO_PRETRAIN_STEPS`` optimiser steps, but at least
+    10 (a large data set still sees every image 10 times) and at most 100 (a
+    tiny one is not trained for thousands of epochs)."""
+    steps_per_epoch = math.ceil(n_samples / batch_size)
+    return int(np.clip(math.ceil(AUTO_PRETRAIN_STEPS / steps_per_epoch), 10, 100))
+
+
+def trained_max_timestep(unet):
+    """The timesteps ``[0, t)`` the U-Net was pretrained on.
+
+    A U-Net pretrained by skdiec says so in its config (see
+    :data:`PRETRAINING_KEY`); any other is taken to know the whole
+    schedule, as DDPM checkpoints do.
+    """
+    record = unet.config.get(PRETRAINING_KEY) or {}
+    return int(record.get("max_timestep", NUM_TRAIN_TIMESTEPS))
+
+
+def state_sha256(state):
+    """SHA-256 of a state dict (names and raw bytes, in name order).
+
+    ``state`` maps names to torch tensors or numpy arrays; equal weights give
+    equal digests on any device.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        value = np.ascontiguousarray(value)
+        digest.update(name.encode())
+        digest.update(str(value.dtype).encode())
+        digest.update(str(value.shape).encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def load_unet(unet):
@@ -190,4 +240,10 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
     if not np.isfinite(history[-1]):
         warnings.warn("U-Net pretraining diverged (non-finite loss); "
                       "try a smaller pretrain_learning_rate.", RuntimeWarning)
+    # Later fits search only the noise levels it was trained on.
+    unet.register_to_config(**{PRETRAINING_KEY: {
+        "max_timestep": int(max_timestep or scheduler.config.num_train_timesteps),
+        "epochs": int(epochs), "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+    }})
     return history

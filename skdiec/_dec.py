@@ -158,13 +158,17 @@ def reseed_empty_clusters(Z, q, centers):
 
 def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interval, tol,
               denoising_weight, learning_rate, batch_size, train_batch_size, generator, device,
-              target=None, verbose=0):
+              target=None, check_index=None, initial_embedding=None, verbose=0):
     """Train the U-Net and ``centers`` (a Parameter) together, in place.
 
     ``target`` (n_samples, n_clusters), if given, is the fixed target
-    distribution ``P``; otherwise ``P`` is DEC's, refreshed from ``Q`` every
-    ``update_interval`` steps. Either way, the labels are checked against
-    ``tol`` at those refreshes.
+    distribution ``P``; otherwise ``P`` is DEC's, refreshed from ``Q`` of all
+    samples every ``update_interval`` steps. Either way, the labels are
+    checked against ``tol`` at those refreshes: with a fixed target only
+    the rows ``check_index`` (all rows when None) are embedded for that
+    check, since nothing else needs the embedding. ``initial_embedding``,
+    the embedding of those rows (of all rows without a fixed target) with
+    the weights as they are, spares the first check its pass.
 
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
     dicts with the loss terms and the fraction of labels changed at each
@@ -183,9 +187,12 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
     history, prev_labels, step = [], None, 0
+    X_check = X if target is None or check_index is None else X[torch.as_tensor(check_index)]
+    Z = initial_embedding
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:
-        Z = embedder.embed(X, batch_size, device)
+        if Z is None:
+            Z = embedder.embed(X_check, batch_size, device)
         with torch.no_grad():
             q = soft_assignment(Z.to(device), centers, alpha).cpu()
             empty = reseed_empty_clusters(Z, q, centers)
@@ -202,7 +209,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         history.append({"step": step, "labels_changed": changed})
         if prev_labels is not None and changed < tol:
             break
-        prev_labels = labels
+        prev_labels, Z = labels, None
 
         unet.train()
         for _ in range(min(update_interval, max_iter - step)):

@@ -1,9 +1,7 @@
 """The DiEC estimator: orchestrates input, backbone, search, DEC and prediction."""
 
 import copy
-import math
 from numbers import Integral, Real
-import os
 import time
 import warnings
 
@@ -18,27 +16,18 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _backbone, _dec, _features, _init, _input, _persistence, _search
-from ._torch_utils import make_generator, resolve_device, torch_seed
+from . import (_backbone, _dec, _features, _init, _input, _persistence, _pretrain, _search,
+               _seeding)
+from ._torch_utils import make_generator, resolve_device
 
 _FLOAT_DTYPES = (np.float64, np.float32)
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
-# About 1,000 steps keeps a default fit on digits within 5 minutes of a
-# 2-core CPU; 1,500 steps gave 0.5-0.8 points more ACC on digits, at 50 %
-# more pretraining time (BENCHMARKS.md, "Digits fit time").
-_AUTO_PRETRAIN_STEPS = 1000
-
-
-def _auto_pretrain_epochs(n_samples, batch_size):
-    """Epochs for about ``_AUTO_PRETRAIN_STEPS`` optimiser steps, but at least
-    10 (a large data set still sees every image 10 times) and at most 100 (a
-    tiny one is not trained for thousands of epochs)."""
-    steps_per_epoch = math.ceil(n_samples / batch_size)
-    return int(np.clip(math.ceil(_AUTO_PRETRAIN_STEPS / steps_per_epoch), 10, 100))
+# score() measures the silhouette on at most this many samples (a fixed
+# random subset), so that it costs O(n) like the embedding it needs.
+SCORE_SAMPLE_SIZE = 2000
 
 
 class DiffusionEmbeddedClustering(
@@ -103,6 +92,19 @@ class DiffusionEmbeddedClustering(
         Images per optimiser step in pretraining and fine-tuning (at most
         ``batch_size``). Small batches give many steps per epoch, which small
         data sets need, and keep each fine-tuning step cheap.
+
+    memory : None, str, os.PathLike or joblib.Memory, default=None
+        Cache of pretrained U-Nets, as in ``Pipeline(memory=...)``: a
+        :class:`joblib.Memory` or the path of its folder. A fit whose
+        images, U-Net, pretraining parameters (``unet_channels``,
+        ``pretrain_*``, ``train_batch_size``), ``random_state``, device type
+        and library versions match an earlier one loads that fit's
+        pretrained U-Net instead of pretraining, and is otherwise the same
+        fit: a second fit, a search over later-stage parameters or a sweep
+        over seeds on the same images pretrain once per seed. Entries are
+        written atomically and checked when read (a damaged one is rebuilt
+        with a warning). None caches nothing. See also
+        :func:`~skdiec.pretrain_unet`.
 
     layers : "all" or list of str, default="all"
         Candidate layers for the search, by name: ``"down.i"`` (output of
@@ -213,9 +215,12 @@ class DiffusionEmbeddedClustering(
 
     random_state : int, RandomState instance or None, default=None
         Seeds the U-Net initialisation, noise, subsets, k-means, PCA and
-        batches.
-        An int gives identical results on the CPU; torch's and numpy's global
-        RNG states are never changed.
+        batches: one independent stream per phase (backbone, noise bank,
+        search, start, fine-tuning; ``numpy.random.SeedSequence`` children),
+        so that a fit given the U-Net that :func:`~skdiec.pretrain_unet`
+        pretrained with the same int repeats the later phases of the fit
+        that pretrained its own. An int gives identical results on the CPU;
+        torch's and numpy's global RNG states are never changed.
 
     verbose : int, default=0
         0 is silent; 1 or more shows progress bars with the running loss.
@@ -267,7 +272,11 @@ class DiffusionEmbeddedClustering(
         last loss.
 
     timings_ : dict
-        Seconds spent in each phase of ``fit``.
+        Seconds spent in each phase of ``fit``: ``"pretrain"`` (building,
+        loading or pretraining the U-Net, or reading it from ``memory``),
+        ``"search"``, ``"init"`` (embedding all of ``X`` and finding the
+        start), ``"fine_tune"`` and ``"embed"`` (the final embedding that
+        gives ``labels_``). ``verbose=1`` prints them at the end of the fit.
 
     n_features_in_ : int
         Number of values per sample seen in ``fit`` (``C * H * W`` for images).
@@ -302,13 +311,14 @@ class DiffusionEmbeddedClustering(
 
     _parameter_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "unet": [None, str, os.PathLike, HasMethods(["save_pretrained", "forward"])],
+        "unet": _pretrain.UNET_CONSTRAINT,
         "image_shape": [None, tuple, list],
         "unet_channels": [tuple, list],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "pretrain_max_timestep": [Interval(Integral, 1, 1000, closed="both")],
-        "train_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": _pretrain.EPOCHS_CONSTRAINT,
+        "pretrain_learning_rate": _pretrain.LEARNING_RATE_CONSTRAINT,
+        "pretrain_max_timestep": _pretrain.MAX_TIMESTEP_CONSTRAINT,
+        "train_batch_size": _pretrain.BATCH_SIZE_CONSTRAINT,
+        "memory": _pretrain.MEMORY_CONSTRAINT,
         "layers": [StrOptions({"all"}), list, tuple],
         "timesteps": ["array-like"],
         "n_refine_timesteps": [Interval(Integral, 0, None, closed="left")],
@@ -329,7 +339,7 @@ class DiffusionEmbeddedClustering(
         "denoising_weight": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
+        "device": _pretrain.DEVICE_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -345,6 +355,7 @@ class DiffusionEmbeddedClustering(
         pretrain_learning_rate=2e-3,
         pretrain_max_timestep=300,
         train_batch_size=64,
+        memory=None,
         layers="all",
         timesteps=(1, 25, 50, 100, 200, 400, 700),
         n_refine_timesteps=4,
@@ -374,6 +385,7 @@ class DiffusionEmbeddedClustering(
         self.pretrain_learning_rate = pretrain_learning_rate
         self.pretrain_max_timestep = pretrain_max_timestep
         self.train_batch_size = train_batch_size
+        self.memory = memory
         self.layers = layers
         self.timesteps = timesteps
         self.n_refine_timesteps = n_refine_timesteps
@@ -434,7 +446,7 @@ class DiffusionEmbeddedClustering(
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
             )
-        n_distinct = np.unique(X2d, axis=0).shape[0]
+        n_distinct = _input.count_distinct_rows(X2d, stop_at=self.n_clusters)
         if n_distinct < self.n_clusters:
             warnings.warn(
                 f"X has only {n_distinct} distinct sample(s), fewer than "
@@ -442,57 +454,40 @@ class DiffusionEmbeddedClustering(
                 ConvergenceWarning,
             )
         timesteps = self._check_timesteps()
-        channels = self._check_unet_channels()
+        channels = _pretrain.check_unet_channels(self.unet_channels)
         train_batch = min(self.train_batch_size, self.batch_size)
         device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        generator = make_generator(torch_seed(rng))
+        seeds = _seeding.phase_seeds(self.random_state)
         timings = {}
 
         # Everything is built in local variables and stored on self only at
         # the end, so a failed fit leaves a fitted estimator as it was.
-        tic = time.perf_counter()
-        unet = _backbone.load_unet(self.unet)
-        if unet is None:
-            multiple = 2 ** (len(channels) - 1)
-        else:
-            multiple = _backbone.downsampling_factor(unet)
-        layout = _input.fit_layout(X2d, image_shape, multiple)
-        if unet is None:
-            unet = _backbone.build_unet(layout.image_shape[0], layout.padded_shape,
-                                        channels, layers_per_block=1, seed=torch_seed(rng))
-            epochs = self.pretrain_epochs
-            if epochs == "auto":
-                epochs = _auto_pretrain_epochs(n_samples, train_batch)
-        else:
-            _backbone.check_unet_fits(unet, layout.image_shape)
-            epochs = 0 if self.pretrain_epochs == "auto" else self.pretrain_epochs
+        backbone = _pretrain.fit_backbone(
+            self.unet, X2d, image_shape, unet_channels=channels, epochs=self.pretrain_epochs,
+            learning_rate=self.pretrain_learning_rate, max_timestep=self.pretrain_max_timestep,
+            batch_size=train_batch, seed=seeds.backbone, memory=self.memory, device=device,
+            verbose=self.verbose,
+        )
+        unet, X_img = backbone.unet, backbone.images
+        timings["pretrain"] = backbone.seconds
         layer_names = self._check_layers(unet)
-        timesteps, max_timestep = _search.pretrained_timesteps(
-            timesteps, epochs > 0, self.pretrain_max_timestep)
+        max_timestep = _backbone.trained_max_timestep(unet)
+        timesteps = [t for t in timesteps if t < max_timestep]
         if not timesteps:
             raise ValueError(
-                f"timesteps={self.timesteps!r} has no value below "
-                f"pretrain_max_timestep={self.pretrain_max_timestep}: the search "
-                "would only see timesteps the U-Net is not pretrained on."
+                f"timesteps={self.timesteps!r} has no value below {max_timestep}, the "
+                "timesteps the U-Net was pretrained on (pretrain_max_timestep): the "
+                "search would only see noise levels the U-Net does not know."
             )
-        unet = unet.to(device).eval()
         scheduler = _backbone.make_scheduler()
-        X_img = layout.to_tensor(X2d)
-        pretrain_loss = _backbone.pretrain(
-            unet, X_img, scheduler, epochs=epochs, batch_size=train_batch,
-            learning_rate=self.pretrain_learning_rate, generator=generator,
-            max_timestep=self.pretrain_max_timestep,
-            device=device, verbose=self.verbose,
-        )
-        timings["pretrain"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
         noise_bank = torch.randn((self.n_noise_draws,) + tuple(X_img.shape[1:]),
-                                 generator=generator).to(device)
-        subset = np.sort(rng.choice(n_samples, min(n_samples, self.search_n_samples),
-                                    replace=False))
-        search_seed = rng.randint(np.iinfo(np.int32).max)
+                                 generator=make_generator(_seeding.int_seed(seeds.noise)))
+        noise_bank = noise_bank.to(device)
+        subset_seed, search_seed = _seeding.ints(seeds.search, 2)
+        subset = np.sort(np.random.RandomState(subset_seed).choice(
+            n_samples, min(n_samples, self.search_n_samples), replace=False))
         result = _search.search(
             unet, scheduler, X_img[subset], layers=layer_names, timesteps=timesteps,
             n_refine=self.n_refine_timesteps, n_clusters=self.n_clusters,
@@ -502,24 +497,24 @@ class DiffusionEmbeddedClustering(
             method=self.init if self.init in _search.PARTITIONS else "ward",
             max_timestep=max_timestep, verbose=self.verbose,
         )
+        head = _dec.FeatureHead(result.projection_mean, result.projection_components).to(device)
         timings["search"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
-        F_sub = _features.extract_features(unet, scheduler, X_img[subset], result.cot,
-                                           [result.col], noise_bank, self.pooling,
-                                           self.batch_size, device)[result.col]
-        head = _dec.FeatureHead.fit(F_sub, self.n_components, search_seed).to(device)
-        del F_sub
         embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
                                  noise_bank, self.pooling)
         Z = embedder.embed(X_img, self.batch_size, device)
-        init_labels, init_centers = self._initial_centers(Z.numpy().astype(np.float64), rng)
+        init_labels, init_centers = self._initial_centers(
+            Z.numpy().astype(np.float64), np.random.RandomState(_seeding.int_seed(seeds.init)))
         # "init" holds DEC's target at the initial partition, so that the
         # U-Net learns to reproduce it (UMAP's partition is not one that
-        # centroids alone can express: see ``fine_tune_target``).
-        target = None
+        # centroids alone can express: see ``fine_tune_target``). Only the
+        # convergence check then embeds during fine-tuning, on the search's
+        # subset; DEC's own target needs all of X at every refresh.
+        target, check = None, None
         if self.fine_tune_target == "init":
             target = _dec.smoothed_onehot(init_labels, self.n_clusters)
+            check = subset
         centers = torch.nn.Parameter(
             torch.as_tensor(init_centers, dtype=torch.float32, device=device)
         )
@@ -532,20 +527,30 @@ class DiffusionEmbeddedClustering(
                 embedder, X_img, centers, scheduler, alpha=self.alpha,
                 max_iter=self.max_iter, update_interval=self.update_interval,
                 tol=self.tol, denoising_weight=self.denoising_weight, target=target,
+                check_index=check, initial_embedding=Z if check is None else Z[check],
                 learning_rate=self.learning_rate, batch_size=self.batch_size,
                 train_batch_size=train_batch,
-                generator=generator, device=device, verbose=self.verbose,
+                generator=make_generator(_seeding.int_seed(seeds.fine_tune)),
+                device=device, verbose=self.verbose,
             )
         timings["fine_tune"] = time.perf_counter() - tic
         cluster_centers = centers.detach().cpu().numpy().astype(np.float64)
-        Z = embedder.embed(X_img, self.batch_size, device)
+
+        tic = time.perf_counter()
+        if n_iter > 0:  # the weights moved: embed again
+            Z = embedder.embed(X_img, self.batch_size, device)
         labels = self._soft_assign_embedded(Z, cluster_centers).argmax(axis=1)
+        timings["embed"] = time.perf_counter() - tic
+        if self.verbose:
+            print("DiEC fit: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+                  + f" (total {sum(timings.values()):.1f} s"
+                  + (", pretrained U-Net from memory)" if backbone.from_cache else ")"))
 
         # One dict update stores the whole fitted state: a KeyboardInterrupt
         # is delivered between bytecodes, so it cannot land half-way through
         # and leave attributes of two different fits side by side.
         vars(self).update({
-            "_layout": layout,
+            "_layout": backbone.layout,
             "_scheduler": scheduler,
             "_head": head,
             "_noise_bank": noise_bank,
@@ -559,7 +564,7 @@ class DiffusionEmbeddedClustering(
             "cluster_centers_": cluster_centers,
             "n_components_": int(head.components.shape[0]),
             "n_iter_": n_iter,
-            "pretrain_loss_": pretrain_loss,
+            "pretrain_loss_": backbone.pretrain_loss,
             "fine_tune_history_": history,
             "timings_": timings,
             "labels_": labels,
@@ -605,8 +610,11 @@ class DiffusionEmbeddedClustering(
         """Silhouette of the predicted partition of ``X`` in the clustering space.
 
         Higher is better, so that model selection (e.g. ``GridSearchCV``)
-        works without labels. A partition with a single cluster, or with one
-        cluster per sample, scores -1, the silhouette's minimum.
+        works without labels. Beyond 2,000 samples it is measured on a fixed
+        random subset of 2,000 (the same one for every estimator given the
+        same ``X``), so that its cost grows linearly with ``X``, like the
+        embedding, not with its square. A partition with a single cluster,
+        or with one cluster per sample, scores -1, the silhouette's minimum.
 
         Parameters
         ----------
@@ -621,10 +629,17 @@ class DiffusionEmbeddedClustering(
         X_img = self._images(X)
         Z = self._embed(X_img)
         labels = self._soft_assign_embedded(Z).argmax(axis=1)
+        Z = Z.numpy()
+        if labels.size > SCORE_SAMPLE_SIZE:
+            # A fixed seed: candidates of a model selection are compared on
+            # the same samples.
+            rows = np.random.RandomState(0).choice(labels.size, SCORE_SAMPLE_SIZE,
+                                                   replace=False)
+            Z, labels = Z[rows], labels[rows]
         n_labels = np.unique(labels).size
         if n_labels < 2 or n_labels >= labels.size:
             return -1.0
-        return float(silhouette_score(Z.numpy(), labels))
+        return float(silhouette_score(Z, labels))
 
     # ---------------------------------------------------------- persistence
 
@@ -743,16 +758,6 @@ class DiffusionEmbeddedClustering(
                 f"[0, {_backbone.NUM_TRAIN_TIMESTEPS}); got {self.timesteps!r}."
             )
         return sorted({int(v) for v in t})
-
-    def _check_unet_channels(self):
-        channels = self.unet_channels
-        if len(channels) < 1 or not all(
-            isinstance(c, (Integral, np.integer)) and c >= 1 for c in channels
-        ):
-            raise ValueError(
-                f"unet_channels must be a non-empty sequence of positive ints; got {channels!r}."
-            )
-        return tuple(int(c) for c in channels)
 
     def _check_layers(self, unet):
         names = list(_features.candidate_layers(unet))

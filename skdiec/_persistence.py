@@ -16,6 +16,7 @@ with any pickle, only for files you trust.
 """
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,15 @@ def save(est, path):
                          "this format (a callable is code); use pickle for it.")
     # The backbone is saved as the fitted U-Net; where it came from is not needed.
     params["unet"] = None
+    # A cache is a concern of the machine that fits: a path is kept, a
+    # Memory object by its folder.
+    memory = params["memory"]
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
+    elif memory is not None and not isinstance(memory, str):
+        location = getattr(memory, "location", None)
+        memory = os.fspath(location) if location is not None else None
+    params["memory"] = memory
     if isinstance(params["device"], torch.device):
         params["device"] = str(params["device"])
     for key in ("timesteps", "unet_channels", "image_shape", "layers"):

@@ -27,7 +27,6 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import SpectralEmbedding
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-from ._backbone import NUM_TRAIN_TIMESTEPS
 from ._features import extract_features
 from ._progress import progress
 
@@ -108,18 +107,40 @@ class SearchResult:
     col: str
     cot: int
     n_evaluated: int
+    # The PCA of the COL/COT features of the subset, fitted while scoring
+    # that cell: the projection to the clustering space, (D,) and (k, D).
+    projection_mean: np.ndarray
+    projection_components: np.ndarray
 
 
-def project(F, n_components, random_state):
-    """PCA projection of features ``F`` to at most ``n_components`` dimensions."""
+@dataclass
+class Projection:
+    """A fitted PCA projection ``z = (f - mean) @ components.T``."""
+
+    mean: np.ndarray
+    components: np.ndarray
+
+
+def fit_projection(F, n_components, random_state):
+    """PCA of features ``F`` to at most ``n_components`` dimensions.
+
+    Returns ``(Z, projection)``: the projected ``F`` and the fitted map.
+    """
     n_components = min(n_components, F.shape[0] - 1, F.shape[1])
-    if n_components < 1:
-        return F - F.mean(axis=0)
+    if n_components < 1:  # a single sample: centring is all there is
+        mean = F.mean(axis=0)
+        return F - mean, Projection(mean, np.eye(F.shape[1], dtype=F.dtype))
     pca = PCA(n_components=n_components, random_state=random_state)
     # Constant features make PCA divide 0 by 0 for its variance ratios, which
     # are not used; the projection itself is well defined.
     with np.errstate(invalid="ignore", divide="ignore"):
-        return pca.fit_transform(F)
+        Z = pca.fit_transform(F)
+    return Z, Projection(pca.mean_, pca.components_)
+
+
+def project(F, n_components, random_state):
+    """PCA projection of features ``F`` to at most ``n_components`` dimensions."""
+    return fit_projection(F, n_components, random_state)[0]
 
 
 def clusterability(F, n_clusters, score, n_components, random_state, method="ward"):
@@ -129,30 +150,19 @@ def clusterability(F, n_clusters, score, n_components, random_state, method="war
     ``method``, see :func:`partition`) of the projected features into
     ``n_clusters``, or a callable ``score(F, n_clusters, random_state) ->
     float`` given the raw features.
+
+    Returns ``(score, projection)``: the projection is the PCA the score was
+    measured in (None for a callable score, which gets raw features).
     """
     if callable(score):
-        return float(score(F, n_clusters, random_state))
-    Z = project(F, n_components, random_state)
+        return float(score(F, n_clusters, random_state)), None
+    Z, projection = fit_projection(F, n_components, random_state)
     if np.ptp(Z, axis=0).max(initial=0.0) <= 1e-12:
-        return -np.inf  # every sample maps to the same point: nothing to cluster
+        return -np.inf, projection  # every sample maps to one point: nothing to cluster
     labels = partition(Z, n_clusters, method, random_state)
     if not 2 <= np.unique(labels).size < Z.shape[0]:
-        return -np.inf
-    return float(SCORERS[score](Z, labels, random_state))
-
-
-def pretrained_timesteps(timesteps, pretrained, pretrain_max_timestep,
-                         t_max=NUM_TRAIN_TIMESTEPS):
-    """The coarse grid and the refinement bound for a U-Net.
-
-    A U-Net pretrained here on timesteps below ``pretrain_max_timestep``
-    has nothing to say about noise levels it never trained on, so the search
-    keeps below that bound; otherwise the whole schedule is open. Returns
-    ``(timesteps, max_timestep)``; the grid may come back empty.
-    """
-    if pretrained and pretrain_max_timestep < t_max:
-        return [t for t in timesteps if t < pretrain_max_timestep], pretrain_max_timestep
-    return list(timesteps), t_max
+        return -np.inf, projection
+    return float(SCORERS[score](Z, labels, random_state)), projection
 
 
 def refine_timesteps(coarse, best, n_refine, t_max):
@@ -179,19 +189,29 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
     layers = list(layers)
     coarse = sorted(int(t) for t in timesteps)
     table = {}  # (layer, t) -> score
+    # Per layer, its best cell so far (the first of equal scores) and that
+    # cell's projection, so that COL/COT's projection need not be fitted
+    # again after the search.
+    best = {}  # layer -> (t, projection)
 
-    def score_cell(F):
-        return clusterability(F, n_clusters, score, n_components, random_state, method)
+    def score_cell(name, t, F):
+        value, projection = clusterability(F, n_clusters, score, n_components, random_state,
+                                           method)
+        table[(name, t)] = value
+        if name not in best or value > table[(name, best[name][0])]:
+            if projection is None:  # a callable score saw raw features
+                projection = fit_projection(F, n_components, random_state)[1]
+            best[name] = (t, projection)
 
     for t in progress(coarse, verbose, desc="search: all layers"):
         feats = extract_features(unet, scheduler, X, t, layers, noise_bank, pooling,
                                  batch_size, device)
         for name in layers:
-            table[(name, t)] = score_cell(feats.pop(name))
+            score_cell(name, t, feats.pop(name))
 
     mean_by_layer = [np.mean([table[(name, t)] for t in coarse]) for name in layers]
     col = layers[int(np.argmax(mean_by_layer))]
-    best_coarse = max(coarse, key=lambda t: table[(col, t)])
+    best_coarse = best[col][0]
 
     fine = refine_timesteps(coarse, best_coarse, n_refine,
                             max_timestep or scheduler.config.num_train_timesteps)
@@ -199,11 +219,12 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
         for t in progress(fine, verbose, desc=f"search: timesteps on {col}"):
             F = extract_features(unet, scheduler, X, t, [col], noise_bank, pooling,
                                  batch_size, device)[col]
-            table[(col, t)] = score_cell(F)
+            score_cell(col, t, F)
 
     all_t = np.array(sorted({t for _, t in table}), dtype=int)
     scores = np.full((len(layers), all_t.size), np.nan)
     for (name, t), value in table.items():
         scores[layers.index(name), int(np.searchsorted(all_t, t))] = value
-    cot = max((t for (name, t) in table if name == col), key=lambda t: table[(col, t)])
-    return SearchResult(layers, all_t, scores, col, int(cot), len(table))
+    cot, projection = best[col]
+    return SearchResult(layers, all_t, scores, col, int(cot), len(table),
+                        projection.mean, projection.components)

@@ -19,7 +19,7 @@ COMMON_FIELDS = {
     "labels_sha256",
 }
 DIEC_FIELDS = {"col", "cot", "acc_init", "nmi_init", "ari_init", "timings", "n_iter",
-               "search", "pretrained_sha256", "backbone"}
+               "search", "backbone"}
 
 
 def _module(name):
@@ -62,7 +62,7 @@ def test_quick_run_writes_one_line_per_method_and_seed(quick_rows):
     assert kmeans["params"] == {"n_clusters": 10, "n_init": 10, "random_state": 0}
     assert DIEC_FIELDS <= set(diec), DIEC_FIELDS - set(diec)
     assert diec["params"]["random_state"] == 0 and diec["params"]["n_clusters"] == 10
-    assert set(diec["timings"]) == {"pretrain", "search", "init", "fine_tune"}
+    assert set(diec["timings"]) == {"pretrain", "search", "init", "fine_tune", "embed"}
     assert diec["col"] in diec["search"] and diec["backbone"] == "own"
     # Each method ran in its own process: k-means does not carry DiEC's torch.
     assert kmeans["peak_rss_mb"] < diec["peak_rss_mb"]
@@ -118,7 +118,8 @@ def test_kept_backbones_reproduce_their_fits(tmp_path):
     before = {r["method"]: r for r in map(json.loads, first.read_text().splitlines())}
     after = {r["method"]: r for r in map(json.loads, second.read_text().splitlines())}
     assert before["diec"]["backbone"] == "own, shared with the ablations"
-    assert (kept / "backbone_digits_seed0.pt").is_file()
+    assert (kept / "backbone_digits_seed0.json").is_file()
+    assert before["diec"]["pretrained_sha256"] is not None
     pretrain_s = before["diec"]["timings"]["pretrain"]
     loaded = after["diec"]
     assert loaded["backbone"] == "reused"

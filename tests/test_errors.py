@@ -170,6 +170,7 @@ INVALID_PARAMS = [
     ("pretrain_learning_rate", 0.0), ("pretrain_learning_rate", -1e-3),
     ("pretrain_max_timestep", 0), ("pretrain_max_timestep", 1001),
     ("train_batch_size", 0),
+    ("memory", 3), ("memory", ["cache"]),
     ("layers", "mid"), ("layers", 3),
     ("timesteps", 5),
     ("n_refine_timesteps", -1),

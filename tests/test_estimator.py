@@ -211,12 +211,20 @@ def test_search_stays_below_the_pretrained_timesteps(digits):
     params = dict(FAST, timesteps=[10, 60, 500], n_refine_timesteps=3)
     est = DiEC(n_clusters=3, pretrain_max_timestep=80, random_state=0, **params).fit(X)
     assert est.search_timesteps_.max() < 80 and 500 not in est.search_timesteps_
-    with pytest.raises(ValueError, match="pretrain_max_timestep=80"):
+    with pytest.raises(ValueError, match="no value below 80"):
         DiEC(n_clusters=3, pretrain_max_timestep=80, **dict(FAST, timesteps=[100])).fit(X)
-    # A given U-Net that is not pretrained again keeps the whole grid.
-    given = DiEC(n_clusters=3, unet=est.unet_, pretrain_max_timestep=80, random_state=0,
+    # The U-Net records the noise levels it was pretrained on, so a fit given
+    # it, which does not pretrain, still searches below them only ...
+    given = DiEC(n_clusters=3, unet=est.unet_, random_state=0,
                  **dict(params, pretrain_epochs="auto")).fit(X)
-    assert 500 in given.search_timesteps_
+    assert given.search_timesteps_.max() < 80
+    # ... while a U-Net that skdiec did not pretrain is searched on the whole grid.
+    from skdiec import _backbone
+
+    plain = _backbone.build_unet(1, (8, 8), FAST["unet_channels"], 1, seed=0)
+    other = DiEC(n_clusters=3, unet=plain, random_state=0,
+                 **dict(params, pretrain_epochs="auto")).fit(X)
+    assert 500 in other.search_timesteps_
 
 
 def test_no_fine_tuning_keeps_the_initial_centres(digits):
@@ -240,6 +248,6 @@ def test_no_fine_tuning_keeps_the_initial_centres(digits):
     (100, 64, 100),   # 2 steps an epoch: the ceiling
 ])
 def test_auto_pretraining_length(n_samples, batch_size, epochs):
-    from skdiec._estimator import _auto_pretrain_epochs
+    from skdiec._backbone import auto_pretrain_epochs
 
-    assert _auto_pretrain_epochs(n_samples, batch_size) == epochs
+    assert auto_pretrain_epochs(n_samples, batch_size) == epochs

@@ -73,13 +73,13 @@ def test_refine_timesteps_between_neighbours():
 def test_clusterability_ranks_separated_data_higher(score):
     X_good, _ = make_blobs(300, n_features=8, centers=4, cluster_std=0.5, random_state=0)
     X_bad = np.random.RandomState(0).normal(size=(300, 8))
-    good = _search.clusterability(X_good, 4, score, 5, 0)
-    bad = _search.clusterability(X_bad, 4, score, 5, 0)
+    good = _search.clusterability(X_good, 4, score, 5, 0)[0]
+    bad = _search.clusterability(X_bad, 4, score, 5, 0)[0]
     assert good > bad
 
 
 def test_constant_features_score_worst():
-    assert _search.clusterability(np.ones((50, 4)), 3, "silhouette", 3, 0) == -np.inf
+    assert _search.clusterability(np.ones((50, 4)), 3, "silhouette", 3, 0)[0] == -np.inf
 
 
 def test_callable_score_gets_the_raw_features():
@@ -89,7 +89,7 @@ def test_callable_score_gets_the_raw_features():
         seen["shape"] = F.shape
         return 1.5
 
-    assert _search.clusterability(np.zeros((10, 7)), 2, score, 3, 0) == 1.5
+    assert _search.clusterability(np.zeros((10, 7)), 2, score, 3, 0)[0] == 1.5
     assert seen["shape"] == (10, 7)
 
 
@@ -113,6 +113,6 @@ def test_size_entropy_prefers_the_cell_that_keeps_classes_apart():
     blurred_centers[1] = blurred_centers[0]
     blurred = blurred_centers[y] + rng.normal(size=(400, 6))
     blurred[y == 3] += np.where(np.arange(100) % 2, 12.0, -12.0)[:, None]
-    sharp_score = _search.clusterability(sharp, 4, "size_entropy", 6, 0)
-    blurred_score = _search.clusterability(blurred, 4, "size_entropy", 6, 0)
+    sharp_score = _search.clusterability(sharp, 4, "size_entropy", 6, 0)[0]
+    blurred_score = _search.clusterability(blurred, 4, "size_entropy", 6, 0)[0]
     assert sharp_score > 0.99 > blurred_score

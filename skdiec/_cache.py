@@ -1,0 +1,155 @@
+"""The ``memory`` cache of pretrained U-Nets.
+
+Pretraining is the costliest phase of a fit and depends only on the images,
+the starting U-Net, the pretraining settings and the backbone's seed, so it
+is cached the way scikit-learn caches transformers in
+``Pipeline(memory=...)``: with :class:`joblib.Memory`, keyed by a hash of
+everything the result depends on.
+
+- **Key.** The scaled image tensor itself, the starting U-Net (its config and
+  initialisation seed, or the SHA-256 of its weights when it was given), the
+  pretraining settings and seed, the device type (CPU and GPU kernels round
+  differently) and the versions of skdiec, torch and diffusers. A changed
+  image, setting or library version is another key: never a stale entry.
+- **Entry.** The config, the weights as numpy arrays, the loss history and
+  the SHA-256 of the weights. joblib writes an entry to a temporary file and
+  renames it, so a crash cannot leave a half-written one in place.
+- **Check.** A loaded entry's weights are hashed again and compared with the
+  stored digest, and its config with the expected architecture. An entry
+  that fails (bit rot, a file overwritten by hand) is rebuilt with a
+  :class:`CacheWarning`; one that cannot be read at all is rebuilt by joblib.
+"""
+
+import copy
+import os
+import threading
+import time
+import warnings
+
+import numpy as np
+import torch
+from diffusers import UNet2DModel
+from sklearn.utils.validation import check_memory
+
+from . import _backbone
+from ._torch_utils import isolated_torch_rng, make_generator
+
+
+class CacheWarning(UserWarning):
+    """A ``memory`` cache entry failed its check and was rebuilt."""
+
+
+# Counts this thread's pretrainings, to tell a cache hit from a computed entry
+# (joblib recomputes an unreadable entry without saying so to the caller).
+_calls = threading.local()
+
+
+def _library_versions():
+    import diffusers
+
+    from . import __version__
+
+    return {"skdiec": __version__, "torch": torch.__version__,
+            "diffusers": diffusers.__version__}
+
+
+def _pretrain_entry(unet, images, key, *, epochs, learning_rate, max_timestep, batch_size,
+                    seed, device, verbose):
+    """Pretrain a copy of ``unet`` on ``images``; the cacheable result.
+
+    ``key`` only takes part in the cache key (``unet``, ``device`` and
+    ``verbose`` do not): it names the starting U-Net, the device type and the
+    library versions.
+    """
+    _calls.n = getattr(_calls, "n", 0) + 1
+    unet = copy.deepcopy(unet).to(device)
+    tic = time.perf_counter()
+    loss = _backbone.pretrain(
+        unet, torch.from_numpy(images), _backbone.make_scheduler(), epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, generator=make_generator(seed),
+        max_timestep=max_timestep, device=device, verbose=verbose,
+    )
+    state = {name: t.detach().cpu().numpy() for name, t in unet.state_dict().items()}
+    return {"config": dict(unet.config), "state": state, "loss": loss,
+            "sha256": _backbone.state_sha256(state),
+            "pretrain_s": time.perf_counter() - tic}
+
+
+def _entry_problem(entry, expected_config):
+    """Why a loaded cache entry cannot be used, or None when it can."""
+    try:
+        if _backbone.state_sha256(entry["state"]) != entry["sha256"]:
+            return "its weights do not match their stored SHA-256"
+        config = entry["config"]
+        for name in ("block_out_channels", "in_channels", "out_channels", "sample_size",
+                     "down_block_types", "up_block_types", "layers_per_block"):
+            if _as_list(config.get(name)) != _as_list(expected_config.get(name)):
+                return f"its config's {name} differs from the U-Net being pretrained"
+        if not np.all([np.isfinite(v).all() for v in entry["state"].values()
+                       if np.issubdtype(np.asarray(v).dtype, np.floating)]):
+            return "its weights are not finite"
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return f"it is malformed ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _config_key(config):
+    """The architecture part of a diffusers config, in a form that hashes the
+    same in every process: private keys (``_use_default_values`` is a list in
+    set order, ``_name_or_path`` a path) are left out, and tuples, which
+    come back from JSON as lists, are lists."""
+    key = {name: _as_list(value) for name, value in config.items() if not name.startswith("_")}
+    if _backbone.PRETRAINING_KEY in config:  # a given U-Net pretrained by skdiec before
+        key["pretraining"] = dict(config[_backbone.PRETRAINING_KEY])
+    return key
+
+
+def _unet_from_entry(entry, device):
+    # The constructor initialises weights from torch's global RNG, which a
+    # fit must leave as it found it; the weights are replaced at once.
+    with isolated_torch_rng(0):
+        unet = UNet2DModel.from_config(entry["config"])
+    # Copies: a Memory with mmap_mode gives read-only arrays.
+    unet.load_state_dict({name: torch.tensor(np.array(v)) for name, v in entry["state"].items()})
+    return unet.to(device).eval()
+
+
+def pretrain(unet, images, *, init_key, epochs, learning_rate, max_timestep, batch_size,
+             seed, memory, device, verbose):
+    """Pretrain ``unet`` on the image tensor ``images``, through ``memory``.
+
+    Returns ``(unet, loss, from_cache)``: the pretrained U-Net on ``device``
+    (a new module: ``unet`` is not changed), its loss history and whether it
+    came from the cache. ``init_key`` identifies the starting ``unet`` (its
+    initialisation seed, or the hash of its weights). With ``memory`` None
+    (or a ``Memory`` without a location) nothing is cached.
+    """
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
+    memory = check_memory(memory)
+    if getattr(memory, "location", None) is None:
+        unet = unet.to(device)
+        loss = _backbone.pretrain(
+            unet, images, _backbone.make_scheduler(), epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, generator=make_generator(seed),
+            max_timestep=max_timestep, device=device, verbose=verbose)
+        return unet, loss, False
+    kwargs = dict(epochs=epochs, learning_rate=learning_rate, max_timestep=max_timestep,
+                  batch_size=batch_size, seed=seed, device=device, verbose=verbose)
+    key = {"unet_config": _config_key(unet.config), "init": init_key,
+           "device_type": torch.device(device).type, "versions": _library_versions()}
+    cached = memory.cache(_pretrain_entry, ignore=["unet", "device", "verbose"])
+    args = (unet, images.numpy(), key)
+    calls_before = getattr(_calls, "n", 0)
+    entry = cached(*args, **kwargs)
+    problem = _entry_problem(entry, unet.config)
+    if problem is not None:
+        warnings.warn(f"memory: the cached pretrained U-Net is unusable ({problem}); "
+                      "pretraining again and replacing it.", CacheWarning, stacklevel=2)
+        entry, _ = cached.call(*args, **kwargs)
+    from_cache = getattr(_calls, "n", 0) == calls_before
+    return _unet_from_entry(entry, device), entry["loss"], from_cache
