@@ -50,7 +50,7 @@ pipe = Pipeline([
         unet_channels=(16, 32),  # reduced for speed; default (32, 64, 64)
         pretrain_epochs=10,  # reduced for speed; default "auto"
         timesteps=(1, 50, 200),  # reduced for speed; default has 7 timesteps
-        max_iter=30,  # reduced for speed; default 300
+        max_iter=30,  # reduced for speed; default 100
         random_state=0,
     )),
 ])
