@@ -164,10 +164,10 @@ def _torch_device(device):
 
 
 def _cache_entries(memory_dir):
-    """Number of entries in the ``memory`` folder (one per pretrained U-Net)."""
+    """Number of pretrained U-Nets in the ``memory`` folder."""
     if memory_dir is None:
         return 0
-    return sum(1 for _ in Path(memory_dir).glob("joblib/**/output.pkl"))
+    return sum(1 for _ in Path(memory_dir).glob("joblib/**/_pretrain_entry/*/output.pkl"))
 
 
 def _weights_sha256(unet):

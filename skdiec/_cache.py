@@ -39,12 +39,34 @@ class CacheWarning(UserWarning):
     """A ``memory`` cache entry failed its check and was rebuilt."""
 
 
-# Counts this thread's pretrainings, to tell a cache hit from a computed entry
-# (joblib recomputes an unreadable entry without saying so to the caller).
+# Counts this thread's computed entries, to tell a cache hit from a computed
+# one (joblib recomputes an unreadable entry without saying so to the caller).
 _calls = threading.local()
 
 
-def _library_versions():
+def count_call():
+    """Called by every cached function when it computes."""
+    _calls.n = call_count() + 1
+
+
+def call_count():
+    return getattr(_calls, "n", 0)
+
+
+def as_memory(memory):
+    """The ``memory`` parameter as a :class:`joblib.Memory` (``location`` None
+    for None: nothing is cached)."""
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
+    return check_memory(memory)
+
+
+def warn_rebuild(what, problem):
+    warnings.warn(f"memory: the cached {what} is unusable ({problem}); computing it again "
+                  "and replacing it.", CacheWarning, stacklevel=3)
+
+
+def library_versions():
     import diffusers
 
     from . import __version__
@@ -61,7 +83,7 @@ def _pretrain_entry(unet, images, key, *, epochs, learning_rate, max_timestep, b
     ``verbose`` do not): it names the starting U-Net, the device type and the
     library versions.
     """
-    _calls.n = getattr(_calls, "n", 0) + 1
+    count_call()
     unet = copy.deepcopy(unet).to(device)
     tic = time.perf_counter()
     loss = _backbone.pretrain(
@@ -128,9 +150,7 @@ def pretrain(unet, images, *, init_key, epochs, learning_rate, max_timestep, bat
     initialisation seed, or the hash of its weights). With ``memory`` None
     (or a ``Memory`` without a location) nothing is cached.
     """
-    if isinstance(memory, os.PathLike):
-        memory = os.fspath(memory)
-    memory = check_memory(memory)
+    memory = as_memory(memory)
     if getattr(memory, "location", None) is None:
         unet = unet.to(device)
         loss = _backbone.pretrain(
@@ -141,15 +161,14 @@ def pretrain(unet, images, *, init_key, epochs, learning_rate, max_timestep, bat
     kwargs = dict(epochs=epochs, learning_rate=learning_rate, max_timestep=max_timestep,
                   batch_size=batch_size, seed=seed, device=device, verbose=verbose)
     key = {"unet_config": _config_key(unet.config), "init": init_key,
-           "device_type": torch.device(device).type, "versions": _library_versions()}
+           "device_type": torch.device(device).type, "versions": library_versions()}
     cached = memory.cache(_pretrain_entry, ignore=["unet", "device", "verbose"])
     args = (unet, images.numpy(), key)
-    calls_before = getattr(_calls, "n", 0)
+    calls_before = call_count()
     entry = cached(*args, **kwargs)
     problem = _entry_problem(entry, unet.config)
     if problem is not None:
-        warnings.warn(f"memory: the cached pretrained U-Net is unusable ({problem}); "
-                      "pretraining again and replacing it.", CacheWarning, stacklevel=2)
+        warn_rebuild("pretrained U-Net", problem)
         entry, _ = cached.call(*args, **kwargs)
-    from_cache = getattr(_calls, "n", 0) == calls_before
+    from_cache = call_count() == calls_before
     return _unet_from_entry(entry, device), entry["loss"], from_cache

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import (_backbone, _dec, _features, _init, _input, _persistence, _pretrain, _search,
-               _seeding)
+               _seeding, _start)
 from ._torch_utils import make_generator, resolve_device
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -484,31 +484,25 @@ class DiffusionEmbeddedClustering(
             )
         scheduler = _backbone.make_scheduler()
 
-        tic = time.perf_counter()
-        noise_bank = torch.randn((self.n_noise_draws,) + tuple(X_img.shape[1:]),
-                                 generator=make_generator(_seeding.int_seed(seeds.noise)))
-        noise_bank = noise_bank.to(device)
         subset_seed, search_seed = _seeding.ints(seeds.search, 2)
-        subset = np.sort(np.random.RandomState(subset_seed).choice(
-            n_samples, min(n_samples, self.search_n_samples), replace=False))
-        result = _search.search(
-            unet, scheduler, X_img[subset], layers=layer_names, timesteps=timesteps,
-            n_refine=self.n_refine_timesteps, n_clusters=self.n_clusters,
-            score=self.search_score, n_components=self.n_components,
-            noise_bank=noise_bank, pooling=self.pooling, batch_size=self.batch_size,
-            device=device, random_state=search_seed,
-            method=self.init if self.init in _search.PARTITIONS else "ward",
-            max_timestep=max_timestep, verbose=self.verbose,
+        start, start_from_cache = _start.cached_find_start(
+            self.memory, unet, X_img, n_clusters=self.n_clusters, layers=layer_names,
+            timesteps=timesteps, n_refine=self.n_refine_timesteps,
+            search_n_samples=self.search_n_samples, score=self.search_score, init=self.init,
+            n_noise_draws=self.n_noise_draws, pooling=self.pooling,
+            n_components=self.n_components, batch_size=self.batch_size,
+            max_timestep=max_timestep, noise_seed=_seeding.int_seed(seeds.noise),
+            subset_seed=subset_seed, search_seed=search_seed,
+            init_seed=_seeding.int_seed(seeds.init), device=device, verbose=self.verbose,
         )
+        result, subset, Z = start.search, start.subset, start.embedding
+        init_labels, init_centers = start.labels, start.centers
+        noise_bank = start.noise_bank.to(device)
         head = _dec.FeatureHead(result.projection_mean, result.projection_components).to(device)
-        timings["search"] = time.perf_counter() - tic
-
-        tic = time.perf_counter()
         embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
                                  noise_bank, self.pooling)
-        Z = embedder.embed(X_img, self.batch_size, device)
-        init_labels, init_centers = self._initial_centers(
-            Z.numpy().astype(np.float64), np.random.RandomState(_seeding.int_seed(seeds.init)))
+        timings["search"], timings["init"] = start.search_s, start.init_s
+        tic = time.perf_counter()
         # "init" holds DEC's target at the initial partition, so that the
         # U-Net learns to reproduce it (UMAP's partition is not one that
         # centroids alone can express: see ``fine_tune_target``). Only the
@@ -521,7 +515,7 @@ class DiffusionEmbeddedClustering(
         centers = torch.nn.Parameter(
             torch.as_tensor(init_centers, dtype=torch.float32, device=device)
         )
-        timings["init"] = time.perf_counter() - tic
+        timings["init"] += time.perf_counter() - tic
 
         tic = time.perf_counter()
         n_iter, history = 0, []
@@ -547,7 +541,8 @@ class DiffusionEmbeddedClustering(
         if self.verbose:
             print("DiEC fit: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                   + f" (total {sum(timings.values()):.1f} s"
-                  + (", pretrained U-Net from memory)" if backbone.from_cache else ")"))
+                  + (", pretrained U-Net from memory" if backbone.from_cache else "")
+                  + (", search and start from memory" if start_from_cache else "") + ")")
 
         # One dict update stores the whole fitted state: a KeyboardInterrupt
         # is delivered between bytecodes, so it cannot land half-way through
@@ -746,10 +741,6 @@ class DiffusionEmbeddedClustering(
 
     def _soft_assign(self, X_img):
         return self._soft_assign_embedded(self._embed(X_img))
-
-    def _initial_centers(self, Z, rng):
-        """Initial partition of the clustering space and its centres (see ``init``)."""
-        return _init.initial_partition(Z, self.n_clusters, self.init, rng)
 
     def _check_timesteps(self):
         t = np.asarray(self.timesteps)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from skdiec import DiEC, _backbone, _dec, _features, _input, _search
+from skdiec import DiEC, _backbone, _dec, _features, _init, _input, _search
 from skdiec._estimator import DiffusionEmbeddedClustering
 
 from .conftest import FAST, fine_tune_tiny, tiny_embedder
@@ -40,7 +40,7 @@ PHASES = [
     ("search, mid-grid", _search, "clusterability", 3),
     ("search, features", _search, "extract_features", 1),
     ("embedding", _dec.Embedder, "embed", 0),
-    ("initial centres", DiffusionEmbeddedClustering, "_initial_centers", 0),
+    ("initial centres", _init, "initial_partition", 0),
     ("DEC fine-tuning", _dec, "fine_tune", 0),
     ("DEC fine-tuning, mid-way", _dec, "kl_divergence", 1),
     ("final labelling", DiffusionEmbeddedClustering, "_soft_assign_embedded", 0),

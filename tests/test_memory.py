@@ -19,8 +19,9 @@ PRETRAIN = dict(unet_channels=FAST["unet_channels"], epochs=FAST["pretrain_epoch
 LATER = {k: v for k, v in FAST.items() if k not in ("unet_channels", "pretrain_epochs")}
 
 
-def _entries(location):
-    return sorted(p for p in location.glob("joblib/**/output.pkl"))
+def _entries(location, function="_pretrain_entry"):
+    """The cache's entries for ``function`` (pretrained U-Nets by default)."""
+    return sorted(location.glob(f"joblib/**/{function}/*/output.pkl"))
 
 
 def _same_fit(a, b):
@@ -82,12 +83,24 @@ def test_memory_hit_repeats_the_fit_and_skips_pretraining(digits, fitted, tmp_pa
     _same_fit(given, fitted)
 
 
-def test_later_stage_parameters_share_the_backbone(digits, tmp_path):
+def test_later_stage_parameters_share_the_backbone_and_the_start(digits, fitted, tmp_path):
     X, _ = digits
-    for params in ({"alpha": 0.5}, {"max_iter": 2}, {"learning_rate": 1e-4},
-                   {"n_clusters": 2}):
-        DiEC(**dict(dict(FAST, n_clusters=3, random_state=0, memory=tmp_path), **params)).fit(X)
+    fits = [DiEC(**dict(dict(FAST, n_clusters=3, random_state=0, memory=tmp_path), **params)).fit(X)
+            for params in ({}, {"alpha": 0.5}, {"max_iter": 2}, {"learning_rate": 1e-4},
+                           {"denoising_weight": 0.0})]
     assert len(_entries(tmp_path)) == 1
+    # Fine-tuning's parameters do not change the search or the start: one entry.
+    assert len(_entries(tmp_path, "_start_entry")) == 1
+    _same_fit(fits[0], fitted)
+    for est in fits[1:]:
+        assert (est.col_, est.cot_) == (fitted.col_, fitted.cot_)
+        np.testing.assert_array_equal(est.init_labels_, fitted.init_labels_)
+        assert est.timings_["init"] < fits[0].timings_["init"]
+    # The search depends on n_clusters and on its own parameters: new starts.
+    DiEC(**dict(FAST, n_clusters=2, random_state=0, memory=tmp_path)).fit(X)
+    DiEC(**dict(FAST, n_clusters=3, random_state=0, memory=tmp_path, n_components=3)).fit(X)
+    assert len(_entries(tmp_path)) == 1
+    assert len(_entries(tmp_path, "_start_entry")) == 3
 
 
 @pytest.mark.parametrize("change", [
@@ -140,18 +153,27 @@ def _truncate(path):
     path.write_bytes(data[: len(data) // 2])
 
 
-@pytest.mark.parametrize("damage", [_corrupt_weights, _truncate])
-def test_a_damaged_entry_is_detected_and_rebuilt(digits, fitted, tmp_path, damage):
+def _corrupt_start(path):
+    entry = joblib.load(path)
+    entry["start"].centers = entry["start"].centers + 1.0
+    joblib.dump(entry, path)
+
+
+@pytest.mark.parametrize("function, damage", [
+    ("_pretrain_entry", _corrupt_weights), ("_pretrain_entry", _truncate),
+    ("_start_entry", _corrupt_start), ("_start_entry", _truncate),
+])
+def test_a_damaged_entry_is_detected_and_rebuilt(digits, fitted, tmp_path, function, damage):
     X, _ = digits
     params = dict(FAST, n_clusters=3, random_state=0, memory=tmp_path)
     DiEC(**params).fit(X)
-    (entry,) = _entries(tmp_path)
+    (entry,) = _entries(tmp_path, function)
     damage(entry)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rebuilt = DiEC(**params).fit(X)
     _same_fit(rebuilt, fitted)
-    if damage is _corrupt_weights:
+    if damage is not _truncate:
         assert any(issubclass(w.category, CacheWarning) and "SHA-256" in str(w.message)
                    for w in caught)
     # The entry was replaced by a good one: the next fit reads it silently.

@@ -1,0 +1,129 @@
+"""Search and start: from a U-Net to COL/COT and the partition fine-tuning starts from.
+
+This part of a fit depends on the U-Net, the images, the search and start
+parameters and their seeds, but not on anything fine-tuning does
+(``alpha``, ``learning_rate``, ``max_iter``, ``denoising_weight``, ...). So
+with ``memory`` it is cached like the pretrained U-Net, keyed on the
+U-Net's weights (:func:`cached_find_start`): a model selection over the
+fine-tuning parameters searches once per split of the data.
+"""
+
+from dataclasses import dataclass
+import time
+
+import numpy as np
+import torch
+
+from . import _backbone, _cache, _dec, _init, _search
+from ._torch_utils import make_generator
+
+
+@dataclass
+class Start:
+    """Everything fine-tuning needs from the search and the start."""
+
+    noise_bank: torch.Tensor  # (n_noise_draws, C, H, W), on the CPU
+    search: _search.SearchResult
+    subset: np.ndarray  # rows the search scored cells on, sorted
+    embedding: torch.Tensor  # (n_samples, k): all images at COL/COT, CPU, float32
+    labels: np.ndarray  # the initial partition
+    centers: np.ndarray  # its centres in the clustering space
+    search_s: float
+    init_s: float
+
+
+def find_start(unet, images, *, n_clusters, layers, timesteps, n_refine, search_n_samples,
+               score, init, n_noise_draws, pooling, n_components, batch_size, max_timestep,
+               noise_seed, subset_seed, search_seed, init_seed, device, verbose):
+    """Draw the noise bank, search COL/COT on a subset, embed all images there
+    and partition them (see the estimator's parameters of these names)."""
+    tic = time.perf_counter()
+    n_samples = images.shape[0]
+    scheduler = _backbone.make_scheduler()
+    noise_bank = torch.randn((n_noise_draws,) + tuple(images.shape[1:]),
+                             generator=make_generator(noise_seed))
+    subset = np.sort(np.random.RandomState(subset_seed).choice(
+        n_samples, min(n_samples, search_n_samples), replace=False))
+    result = _search.search(
+        unet, scheduler, images[subset], layers=layers, timesteps=timesteps,
+        n_refine=n_refine, n_clusters=n_clusters, score=score, n_components=n_components,
+        noise_bank=noise_bank.to(device), pooling=pooling, batch_size=batch_size,
+        device=device, random_state=search_seed,
+        method=init if init in _search.PARTITIONS else "ward",
+        max_timestep=max_timestep, verbose=verbose,
+    )
+    search_s = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    head = _dec.FeatureHead(result.projection_mean, result.projection_components).to(device)
+    embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
+                             noise_bank.to(device), pooling)
+    Z = embedder.embed(images, batch_size, device)
+    labels, centers = _init.initial_partition(Z.numpy().astype(np.float64), n_clusters, init,
+                                              np.random.RandomState(init_seed))
+    return Start(noise_bank, result, subset, Z, labels, centers, search_s,
+                 time.perf_counter() - tic)
+
+
+def _start_entry(unet, images, key, *, device, verbose, **params):
+    """:func:`find_start` on the image array ``images``, as a cacheable value.
+
+    ``key`` only takes part in the cache key: it names the U-Net (the hash of
+    its weights), the device type and the library versions.
+    """
+    _cache.count_call()
+    start = find_start(unet, torch.from_numpy(images), device=device, verbose=verbose,
+                       **params)
+    return {"start": start, "sha256": _digest(start)}
+
+
+def _digest(start):
+    """SHA-256 of a start's arrays, to check a cached one when it is read."""
+    arrays = {"noise_bank": start.noise_bank, "embedding": start.embedding,
+              "labels": start.labels, "centers": start.centers, "subset": start.subset,
+              "scores": start.search.scores,
+              "projection_mean": start.search.projection_mean,
+              "projection_components": start.search.projection_components}
+    return _backbone.state_sha256(arrays)
+
+
+def cached_find_start(memory, unet, images, **params):
+    """:func:`find_start` through ``memory`` (see :mod:`skdiec._cache`).
+
+    Returns ``(start, from_cache)``. Not cached (``from_cache`` False)
+    without a ``memory`` location, or with a callable ``score``, which has
+    no stable hash.
+    """
+    memory = _cache.as_memory(memory)
+    if getattr(memory, "location", None) is None or callable(params["score"]):
+        return find_start(unet, images, **params), False
+    key = {"unet_sha256": _backbone.state_sha256(unet.state_dict()),
+           "device_type": torch.device(params["device"]).type,
+           "versions": _cache.library_versions()}
+    cached = memory.cache(_start_entry, ignore=["unet", "device", "verbose"])
+    args = (unet, images.numpy(), key)
+    tic = time.perf_counter()
+    calls_before = _cache.call_count()
+    entry = cached(*args, **params)
+    from_cache = _cache.call_count() == calls_before
+    problem = _entry_problem(entry, images.shape[0], params["n_clusters"])
+    if problem is not None:
+        _cache.warn_rebuild("search and start", problem)
+        entry, _ = cached.call(*args, **params)
+        from_cache = False
+    start = entry["start"]
+    if from_cache:  # the time it took here: reading, not searching
+        start.search_s, start.init_s = time.perf_counter() - tic, 0.0
+    return start, from_cache
+
+
+def _entry_problem(entry, n_samples, n_clusters):
+    try:
+        start = entry["start"]
+        if _digest(start) != entry["sha256"]:
+            return "its arrays do not match their stored SHA-256"
+        if start.embedding.shape[0] != n_samples or start.centers.shape[0] != n_clusters:
+            return "its shapes do not match the data"
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return f"it is malformed ({type(exc).__name__}: {exc})"
+    return None
