@@ -11,13 +11,17 @@ measures with ``torch.utils.flop_counter.FlopCounterMode`` and the clock:
 - the embedding of 1,000 images at that cell (4 noise draws each);
 
 and, once, the machine's matrix-multiply peak (float32, 2048 x 2048). From
-these and the step counts of a default fit it writes the cost of a default
-fit, split into a fixed part and a part per 1,000 images. Appends one JSON
-line per size to ``--out`` and prints a Markdown table.
+these unit costs and the operations a default fit runs (pretraining and
+fine-tuning steps, passes over the images: :func:`fit_operations`), before
+this project's cost work and now, it estimates the U-Net's FLOPs and time
+of a default fit on 1,000 and 10,000 images. Appends one JSON line per size
+to ``--out`` and prints Markdown tables; ``--render FILE`` prints the tables
+of an earlier run without measuring.
 
 Usage::
 
     python benchmarks/cost.py --sizes 8,16,28,32,64 --out benchmarks/results/cost.jsonl
+    python benchmarks/cost.py --render benchmarks/results/cost.jsonl
 """
 
 import argparse
@@ -118,22 +122,58 @@ def unit_costs(size, reps):
     return out
 
 
-def fit_cost(row, n_images):
-    """Seconds of a default fit on ``n_images`` images, from the unit costs:
-    pretraining ("auto" steps), 300 fine-tuning steps, and the passes over the
-    images (the start's and the final embedding; the search and the
-    convergence checks embed at most 1,000 images each)."""
-    epochs = _backbone.auto_pretrain_epochs(n_images, BATCH)
-    steps = epochs * math.ceil(n_images / BATCH)
-    per_1000 = row["embed_1000_s"]
-    n_search = len([t for t in DEFAULTS["timesteps"] if t < 300]) + 1  # forwards, ~full
-    check = min(n_images, 1000) / 1000 * per_1000 * DEFAULTS["max_iter"] / 30
-    return {
-        "pretrain_s": steps * row["pretrain_step_s"],
-        "fine_tune_s": DEFAULTS["max_iter"] * row["fine_tune_step_s"] + check,
-        "search_forward_s": n_search * min(n_images, 1000) / 1000 * per_1000,
-        "embed_s": 2 * n_images / 1000 * per_1000,
-    }
+# The operations of a default fit on n images, before this project's cost
+# work (commit d68ea4f) and now: pretraining steps ("auto"), fine-tuning
+# steps, and passes over images at the cell, counted in images.
+def fit_operations(n, version):
+    spe = math.ceil(n / BATCH)
+    low = 10 if version == "before" else 1  # the 10-epoch floor is gone
+    pretrain = int(np.clip(math.ceil(1000 / spe), low, 100)) * spe
+    sub = min(n, 1000)
+    search = 9 * sub  # 5 coarse (all layers) and 4 refining forwards on the subset
+    if version == "before":
+        # the subset again at COL/COT, the start's pass, 10 refreshes of all
+        # of X in 300 steps (the first one repeating the start's), the final pass
+        passes = search + sub + n + 10 * n + n
+        return pretrain, 300, passes
+    # the start's pass, 3 checks on the subset in 100 steps, the final pass
+    return pretrain, 100, search + n + 3 * sub + n
+
+
+def fit_estimate(row, n, version):
+    """(TFLOP, seconds) of a default fit on ``n`` images of ``row``'s size,
+    from the unit costs measured in ``row`` and :func:`fit_operations`, with
+    COL at up.0 (the costliest cell): what the U-Net computes, not UMAP,
+    PCA or Ward."""
+    pretrain, fine_tune, passes = fit_operations(n, version)
+    flops = (pretrain * row["pretrain_step_gflop"] + fine_tune * row["fine_tune_step_gflop"]
+             + passes / 1000 * row["embed_1000_gflop"])
+    seconds = (pretrain * row["pretrain_step_s"] + fine_tune * row["fine_tune_step_s"]
+               + passes / 1000 * row["embed_1000_s"])
+    return flops / 1000, seconds
+
+
+def render(rows):
+    peak = rows[0]["matmul_peak_gflops"]
+    print(f"Matrix-multiply peak: {peak:.0f} GFLOP/s ({rows[0]['threads']} threads).\n")
+    print("| image | pretraining step: GFLOP, s, GFLOP/s (% of peak) | fine-tuning step at "
+          "up.0: GFLOP, s, GFLOP/s | embedding 1,000 images at up.0: GFLOP, s |")
+    print("|---|---|---|---|")
+    for r in rows:
+        rate = r["pretrain_step_gflop"] / r["pretrain_step_s"]
+        ft_rate = r["fine_tune_step_gflop"] / r["fine_tune_step_s"]
+        print(f"| {r['size']}x{r['size']} | {r['pretrain_step_gflop']:.1f}, "
+              f"{r['pretrain_step_s']:.3f}, {rate:.0f} ({100 * rate / peak:.0f} %) | "
+              f"{r['fine_tune_step_gflop']:.1f}, {r['fine_tune_step_s']:.3f}, {ft_rate:.0f} | "
+              f"{r['embed_1000_gflop']:.0f}, {r['embed_1000_s']:.2f} |")
+    print("\n| image | n | U-Net TFLOP of a default fit, before / now | its seconds at the "
+          "measured rates, before / now |")
+    print("|---|---|---|---|")
+    for r in rows:
+        for n in (1000, 10000):
+            (f0, s0), (f1, s1) = fit_estimate(r, n, "before"), fit_estimate(r, n, "now")
+            print(f"| {r['size']}x{r['size']} | {n:,} | {f0:.0f} / {f1:.0f} | "
+                  f"{s0:.0f} / {s1:.0f} |")
 
 
 def main(argv=None):
@@ -141,7 +181,11 @@ def main(argv=None):
     parser.add_argument("--sizes", default="8,16,28,32,64")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--out", help="JSON-lines file the results are appended to")
+    parser.add_argument("--render", help="only print the tables of this results file")
     args = parser.parse_args(argv)
+    if args.render:
+        render([json.loads(line) for line in Path(args.render).read_text().splitlines()])
+        return 0
     peak = matmul_peak()
     print(f"matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)", flush=True)
     rows = []
@@ -156,15 +200,7 @@ def main(argv=None):
             with open(args.out, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
     print()
-    print("| image | pretraining step: GFLOP, s, GFLOP/s (% of peak) | fine-tuning step at "
-          "up.0: GFLOP, s | embedding 1,000 images: s |")
-    print("|---|---|---|---|")
-    for r in rows:
-        rate = r["pretrain_step_gflop"] / r["pretrain_step_s"]
-        print(f"| {r['size']}x{r['size']} | {r['pretrain_step_gflop']:.1f}, "
-              f"{r['pretrain_step_s']:.3f}, {rate:.0f} ({100 * rate / peak:.0f} %) | "
-              f"{r['fine_tune_step_gflop']:.1f}, {r['fine_tune_step_s']:.3f} | "
-              f"{r['embed_1000_s']:.2f} |")
+    render(rows)
     return 0
 
 

@@ -207,8 +207,8 @@ def _provenance(rs):
 
 def _diec_details(rs):
     out = ["| method | seed | COL@COT | ACC before fine-tuning | ACC | "
-           "pretrain / search / init / fine-tune (s) | fine-tune steps | backbone | "
-           "k-means on COL/COT: ACC |",
+           "pretrain / search / init / fine-tune / final embedding (s) | fine-tune steps | "
+           "backbone | k-means on COL/COT: ACC |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rs:
         t = r["timings"]
@@ -219,13 +219,15 @@ def _diec_details(rs):
         out.append(
             f"| {r['method']} | {r['seed']} | {r['col']}@{r['cot']} | {r['acc_init']:.3f} | "
             f"{r['acc']:.3f} | {t['pretrain']:.1f} / {t['search']:.1f} / {t['init']:.1f} / "
-            f"{t['fine_tune']:.1f} | {r['n_iter']} | {backbone} | {km} |")
+            f"{t['fine_tune']:.1f}" + (f" / {t['embed']:.1f}" if "embed" in t else "")
+            + f" | {r['n_iter']} | {backbone} | {km} |")
     hashes = defaultdict(set)
     for r in rs:
         hashes[r["seed"]].add(r.get("pretrained_sha256"))
-    same = all(len(h) == 1 and None not in h for h in hashes.values())
-    out += ["", "Pretrained U-Net identical across the DiEC methods of each seed "
-            f"(SHA-256 of the weights): {'yes' if same else 'no'}."]
+    if any(None not in h for h in hashes.values()):  # fits that shared a memory cache
+        same = all(len(h) == 1 and None not in h for h in hashes.values())
+        out += ["", "Pretrained U-Net identical across the DiEC methods of each seed "
+                f"(SHA-256 of the weights): {'yes' if same else 'no'}."]
     return out
 
 

@@ -66,10 +66,10 @@ def auto_pretrain_epochs(n_samples, batch_size):
     """Whole epochs for at least ``AUTO_PRETRAIN_STEPS`` optimiser steps, at
     most 100 (a tiny data set is not trained for thousands of epochs).
 
-    The budget is in steps, not epochs: a large data set is seen fewer
-    times (USPS 7 epochs, MNIST's 70,000 images once), which costs no
-    accuracy on USPS and the MNIST test split (BENCHMARKS.md) and keeps
-    pretraining from growing with the number of images.
+    The budget is in steps, not epochs, so that pretraining does not grow
+    with the number of images: a large data set is seen fewer times (USPS
+    7 epochs, MNIST's 70,000 images once). BENCHMARKS.md ("Cost of a fit")
+    has what that measured.
     """
     steps_per_epoch = math.ceil(n_samples / batch_size)
     return int(np.clip(math.ceil(AUTO_PRETRAIN_STEPS / steps_per_epoch), 1, 100))

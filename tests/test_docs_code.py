@@ -27,10 +27,17 @@ DOC_FILES = ["README.md"] + sorted(
 REQUIRED = {"README.md", "docs/index.rst", "docs/getting_started.rst", "docs/user_guide.rst"}
 
 # file -> [(text in a block, replacement)]: each text must occur exactly once.
+# FAST without its backbone settings, for a fit given a U-Net.
+_LATER = {k: v for k, v in FAST.items() if k not in ("unet_channels", "pretrain_epochs")}
 SUBSTITUTIONS = {
     "README.md": [
         ("DiEC(n_clusters=10, random_state=0)",
          f"DiEC(n_clusters=10, random_state=0, **{FAST!r})"),
+        ("pretrain_unet(X, random_state=0)",
+         f"pretrain_unet(X, random_state=0, unet_channels={FAST['unet_channels']!r}, "
+         f"epochs={FAST['pretrain_epochs']!r}, device='cpu')"),
+        ("DiEC(n_clusters=10, unet=unet, random_state=0)",
+         f"DiEC(n_clusters=10, unet=unet, random_state=0, **{_LATER!r})"),
     ],
 }
 
