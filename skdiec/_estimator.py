@@ -102,9 +102,12 @@ class DiffusionEmbeddedClustering(
         and library versions match an earlier one loads that fit's
         pretrained U-Net instead of pretraining, and is otherwise the same
         fit: a second fit, a search over later-stage parameters or a sweep
-        over seeds on the same images pretrain once per seed. Entries are
-        written atomically and checked when read (a damaged one is rebuilt
-        with a warning). None caches nothing. See also
+        over seeds on the same images pretrain once per seed. The search and
+        the start are cached too, keyed on the U-Net's weights and their own
+        parameters, so that a change of fine-tuning parameters only
+        fine-tunes again. Entries are written atomically and checked when
+        read (a damaged one is rebuilt with a
+        :class:`~skdiec.CacheWarning`). None caches nothing. See also
         :func:`~skdiec.pretrain_unet`.
 
     layers : "all" or list of str, default="all"
@@ -182,8 +185,8 @@ class DiffusionEmbeddedClustering(
     max_iter : int, default=100
         Maximum number of optimiser steps of DEC fine-tuning; 0 skips it and
         keeps the initial centres (see ``init``). With the target held at the
-        start, 100 steps end where 300 did, at a third of the cost (the user
-        guide's section on fine-tuning).
+        start, 100 steps ended where 300 did, at a third of the cost
+        (BENCHMARKS.md, "Cost of a fit").
 
     update_interval : int, default=30
         Steps between refreshes of the target distribution ``P`` (with

@@ -5,7 +5,6 @@ from contextlib import contextmanager
 import re
 import warnings
 
-import numpy as np
 import torch
 
 _CUDA_NAME = re.compile(r"^cuda(:\d+)?$")
@@ -44,11 +43,6 @@ def resolve_device(device):
     elif dev.type != "cpu":
         raise ValueError(f"device={device!r}: only CPU and CUDA devices are supported.")
     return dev
-
-
-def torch_seed(random_state):
-    """Draw a torch seed from a :class:`numpy.random.RandomState`."""
-    return int(random_state.randint(np.iinfo(np.int32).max))
 
 
 def make_generator(seed):
