@@ -224,8 +224,8 @@ def _diec_details(rs):
     hashes = defaultdict(set)
     for r in rs:
         hashes[r["seed"]].add(r.get("pretrained_sha256"))
-    if any(None not in h for h in hashes.values()):  # fits that shared a memory cache
-        same = all(len(h) == 1 and None not in h for h in hashes.values())
+    if all(None not in h for h in hashes.values()):  # every fit used a memory cache
+        same = all(len(h) == 1 for h in hashes.values())
         out += ["", "Pretrained U-Net identical across the DiEC methods of each seed "
                 f"(SHA-256 of the weights): {'yes' if same else 'no'}."]
     return out
