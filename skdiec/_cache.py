@@ -23,7 +23,6 @@ everything the result depends on.
 import copy
 import os
 import threading
-import time
 import warnings
 
 import numpy as np
@@ -75,9 +74,44 @@ def library_versions():
             "diffusers": diffusers.__version__}
 
 
+def cached_call(memory, func, args, kwargs, *, ignore, problem, what):
+    """``func(*args, **kwargs)`` through the joblib ``memory``, checked.
+
+    ``ignore`` names the arguments left out of the cache key; ``problem``
+    (entry -> str or None) says why a read entry cannot be used, in which
+    case it is computed again, replaced and a :class:`CacheWarning` names
+    ``what``. Returns ``(entry, from_cache)``. ``func`` must call
+    :func:`count_call` when it computes.
+    """
+    cached = memory.cache(func, ignore=ignore)
+    calls_before = call_count()
+    entry = cached(*args, **kwargs)
+    reason = problem(entry)
+    if reason is not None:
+        warn_rebuild(what, reason)
+        entry, _ = cached.call(*args, **kwargs)
+    return entry, call_count() == calls_before
+
+
+def cache_key(device, **parts):
+    """The parts of a cache key every entry has: device type (CPU and GPU
+    kernels round differently) and library versions, with ``parts``."""
+    return dict(parts, device_type=torch.device(device).type, versions=library_versions())
+
+
+def _train(unet, images, *, epochs, learning_rate, max_timestep, batch_size, seed, device,
+           verbose):
+    """Pretrain ``unet`` in place on the image tensor ``images``; its losses."""
+    return _backbone.pretrain(
+        unet, images, _backbone.make_scheduler(), epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, generator=make_generator(seed),
+        max_timestep=max_timestep, device=device, verbose=verbose)
+
+
 def _pretrain_entry(unet, images, key, *, epochs, learning_rate, max_timestep, batch_size,
                     seed, device, verbose):
-    """Pretrain a copy of ``unet`` on ``images``; the cacheable result.
+    """Pretrain a copy of ``unet`` on the image array ``images``; the
+    cacheable result.
 
     ``key`` only takes part in the cache key (``unet``, ``device`` and
     ``verbose`` do not): it names the starting U-Net, the device type and the
@@ -85,16 +119,12 @@ def _pretrain_entry(unet, images, key, *, epochs, learning_rate, max_timestep, b
     """
     count_call()
     unet = copy.deepcopy(unet).to(device)
-    tic = time.perf_counter()
-    loss = _backbone.pretrain(
-        unet, torch.from_numpy(images), _backbone.make_scheduler(), epochs=epochs,
-        batch_size=batch_size, learning_rate=learning_rate, generator=make_generator(seed),
-        max_timestep=max_timestep, device=device, verbose=verbose,
-    )
+    loss = _train(unet, torch.from_numpy(images), epochs=epochs, learning_rate=learning_rate,
+                  max_timestep=max_timestep, batch_size=batch_size, seed=seed, device=device,
+                  verbose=verbose)
     state = {name: t.detach().cpu().numpy() for name, t in unet.state_dict().items()}
     return {"config": dict(unet.config), "state": state, "loss": loss,
-            "sha256": _backbone.state_sha256(state),
-            "pretrain_s": time.perf_counter() - tic}
+            "sha256": _backbone.state_sha256(state)}
 
 
 def _entry_problem(entry, expected_config):
@@ -140,35 +170,30 @@ def _unet_from_entry(entry, device):
     return unet.to(device).eval()
 
 
-def pretrain(unet, images, *, init_key, epochs, learning_rate, max_timestep, batch_size,
+def pretrain(unet, images, *, init_seed, epochs, learning_rate, max_timestep, batch_size,
              seed, memory, device, verbose):
     """Pretrain ``unet`` on the image tensor ``images``, through ``memory``.
 
     Returns ``(unet, loss, from_cache)``: the pretrained U-Net on ``device``
-    (a new module: ``unet`` is not changed), its loss history and whether it
-    came from the cache. ``init_key`` identifies the starting ``unet`` (its
-    initialisation seed, or the hash of its weights). With ``memory`` None
-    (or a ``Memory`` without a location) nothing is cached.
+    and its loss history, and whether it came from the cache. ``init_seed``
+    is the seed ``unet`` was initialised with, or None for a given U-Net,
+    which the cache then knows by the hash of its weights. With ``memory``
+    None (or a ``Memory`` without a location) nothing is cached and ``unet``
+    is trained in place; otherwise it is not changed.
     """
+    kwargs = dict(epochs=epochs, learning_rate=learning_rate, max_timestep=max_timestep,
+                  batch_size=batch_size, seed=seed, device=device, verbose=verbose)
     memory = as_memory(memory)
     if getattr(memory, "location", None) is None:
         unet = unet.to(device)
-        loss = _backbone.pretrain(
-            unet, images, _backbone.make_scheduler(), epochs=epochs, batch_size=batch_size,
-            learning_rate=learning_rate, generator=make_generator(seed),
-            max_timestep=max_timestep, device=device, verbose=verbose)
-        return unet, loss, False
-    kwargs = dict(epochs=epochs, learning_rate=learning_rate, max_timestep=max_timestep,
-                  batch_size=batch_size, seed=seed, device=device, verbose=verbose)
-    key = {"unet_config": _config_key(unet.config), "init": init_key,
-           "device_type": torch.device(device).type, "versions": library_versions()}
-    cached = memory.cache(_pretrain_entry, ignore=["unet", "device", "verbose"])
-    args = (unet, images.numpy(), key)
-    calls_before = call_count()
-    entry = cached(*args, **kwargs)
-    problem = _entry_problem(entry, unet.config)
-    if problem is not None:
-        warn_rebuild("pretrained U-Net", problem)
-        entry, _ = cached.call(*args, **kwargs)
-    from_cache = call_count() == calls_before
+        return unet, _train(unet, images, **kwargs), False
+    if init_seed is None:
+        init = {"weights_sha256": _backbone.state_sha256(unet.state_dict())}
+    else:
+        init = {"init_seed": init_seed}
+    key = cache_key(device, unet_config=_config_key(unet.config), init=init)
+    entry, from_cache = cached_call(
+        memory, _pretrain_entry, (unet, images.numpy(), key), kwargs,
+        ignore=["unet", "device", "verbose"], what="pretrained U-Net",
+        problem=lambda entry: _entry_problem(entry, unet.config))
     return _unet_from_entry(entry, device), entry["loss"], from_cache

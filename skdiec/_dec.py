@@ -100,12 +100,11 @@ class FeatureHead(nn.Module):
 
     @classmethod
     def fit(cls, F, n_components, random_state):
-        from sklearn.decomposition import PCA
+        """The head of a PCA fitted on ``F`` (as the search fits it)."""
+        from ._search import fit_projection
 
-        n_components = min(n_components, F.shape[0], F.shape[1])
-        with np.errstate(invalid="ignore", divide="ignore"):  # constant features
-            pca = PCA(n_components=n_components, random_state=random_state).fit(F)
-        return cls(pca.mean_, pca.components_)
+        projection = fit_projection(F, n_components, random_state)[1]
+        return cls(projection.mean, projection.components)
 
     def forward(self, f):
         return (f - self.mean) @ self.components.T

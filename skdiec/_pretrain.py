@@ -65,21 +65,18 @@ def fit_backbone(unet, X2d, image_shape, *, unet_channels, epochs, learning_rate
     if model is None:
         model = _backbone.build_unet(layout.image_shape[0], layout.padded_shape,
                                      unet_channels, layers_per_block=1, seed=init_seed)
-        init_key = {"init_seed": init_seed}
         if epochs == "auto":
             epochs = _backbone.auto_pretrain_epochs(X2d.shape[0], batch_size)
     else:
         _backbone.check_unet_fits(model, layout.image_shape)
-        init_key = None  # hashed only when a cache needs it
+        init_seed = None  # a given U-Net: the cache knows it by its weights
         if epochs == "auto":
             epochs = 0
     images = layout.to_tensor(X2d)
     loss, from_cache = [], False
     if epochs > 0:
-        if init_key is None:
-            init_key = {"weights_sha256": _backbone.state_sha256(model.state_dict())}
         model, loss, from_cache = _cache.pretrain(
-            model, images, init_key=init_key, epochs=epochs, learning_rate=learning_rate,
+            model, images, init_seed=init_seed, epochs=epochs, learning_rate=learning_rate,
             max_timestep=max_timestep, batch_size=batch_size, seed=train_seed,
             memory=memory, device=device, verbose=verbose)
     model = model.to(device).eval()
@@ -190,9 +187,8 @@ def pretrain_unet(X, *, image_shape=None, unet=None, unet_channels=(32, 64, 64),
 
 
 def _check_images(X, image_shape):
-    ndim = np.ndim(X) if not hasattr(X, "ndim") else X.ndim
     with _input.errors_name_x():
-        X = check_array(X, allow_nd=ndim > 2, dtype=(np.float64, np.float32),
+        X = check_array(X, allow_nd=np.ndim(X) > 2, dtype=(np.float64, np.float32),
                         ensure_min_samples=1, input_name="X")
     if X.ndim > 2:
         return _input.flatten_images(X)

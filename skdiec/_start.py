@@ -97,20 +97,13 @@ def cached_find_start(memory, unet, images, **params):
     memory = _cache.as_memory(memory)
     if getattr(memory, "location", None) is None or callable(params["score"]):
         return find_start(unet, images, **params), False
-    key = {"unet_sha256": _backbone.state_sha256(unet.state_dict()),
-           "device_type": torch.device(params["device"]).type,
-           "versions": _cache.library_versions()}
-    cached = memory.cache(_start_entry, ignore=["unet", "device", "verbose"])
-    args = (unet, images.numpy(), key)
+    key = _cache.cache_key(params["device"],
+                           unet_sha256=_backbone.state_sha256(unet.state_dict()))
     tic = time.perf_counter()
-    calls_before = _cache.call_count()
-    entry = cached(*args, **params)
-    from_cache = _cache.call_count() == calls_before
-    problem = _entry_problem(entry, images.shape[0], params["n_clusters"])
-    if problem is not None:
-        _cache.warn_rebuild("search and start", problem)
-        entry, _ = cached.call(*args, **params)
-        from_cache = False
+    entry, from_cache = _cache.cached_call(
+        memory, _start_entry, (unet, images.numpy(), key), params,
+        ignore=["unet", "device", "verbose"], what="search and start",
+        problem=lambda entry: _entry_problem(entry, images.shape[0], params["n_clusters"]))
     start = entry["start"]
     if from_cache:  # the time it took here: reading, not searching
         start.search_s, start.init_s = time.perf_counter() - tic, 0.0
