@@ -4,7 +4,7 @@ The blocks of one file run in order in one namespace (as a reader would type
 them), in a temporary working directory, for real: nothing is mocked. The
 documentation pages are written with settings small enough to run in
 seconds. README.md's "Use" block shows DiEC with its defaults on all digits
-(about four minutes on a CPU); only there, the test substitutes the reduced
+(about two minutes on a CPU); only there, the test substitutes the reduced
 settings in ``SUBSTITUTIONS`` below, and fails if the text it replaces is
 gone, so the table cannot silently stop applying.
 """
