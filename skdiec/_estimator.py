@@ -675,8 +675,15 @@ class DiffusionEmbeddedClustering(
         The U-Net is written with ``save_pretrained`` (safetensors), the
         fitted arrays to ``arrays.safetensors`` and everything else to
         ``estimator.json``; :meth:`load` reads it back without unpickling
-        anything, so a saved folder cannot run code. The folder is created
-        if needed and its files are overwritten.
+        anything, so a saved folder cannot run code. The folder is written
+        beside ``path`` and renamed into place, replacing a previous save as
+        a whole: a save that fails leaves ``path`` as it was. A folder
+        holding other files is refused rather than replaced.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder to write.
 
         Returns
         -------
@@ -701,6 +708,17 @@ class DiffusionEmbeddedClustering(
         -------
         estimator : DiffusionEmbeddedClustering
             Fitted; its predictions equal those of the saved estimator.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` holds no ``estimator.json``.
+        SavedModelError
+            A ``ValueError``: the folder is not a consistent saved model (a
+            parameter, fitted field or array of the wrong type, shape or
+            value, a U-Net whose config does not match its weights, files
+            of different saves). The message names the file and the field;
+            the user guide lists every check.
         """
         return _persistence.load(cls, path, device)
 
@@ -782,7 +800,7 @@ class DiffusionEmbeddedClustering(
         # Moving a module rewrites its parameters in place, under the feet of
         # any concurrent forward: only done when needed, and one at a time.
         for module in (self.unet_, self._head):
-            if any(t.device != device for t in (*module.parameters(), *module.buffers())):
+            if not all(_on_device(t, device) for t in (*module.parameters(), *module.buffers())):
                 with _DEVICE_MOVE_LOCK:
                     module.to(device)
         return _dec.Embedder(self.unet_, self._scheduler, self._head, self.col_, self.cot_,
@@ -855,6 +873,11 @@ class DiffusionEmbeddedClustering(
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _on_device(tensor, device):
+    # "cuda" (the current GPU) matches a tensor on "cuda:0".
+    return tensor.device.type == device.type and device.index in (None, tensor.device.index)
 
 
 def _refuse_nonfinite_rows(tensor, why):

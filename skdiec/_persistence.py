@@ -7,9 +7,9 @@ Format (``FORMAT_VERSION`` 1), one folder:
 - ``arrays.safetensors``: every fitted array (centres, search table, noise
   bank, projection, input scaling, labels), read by ``safetensors.numpy``;
 - ``estimator.json``: the format version, the skdiec version, the
-  constructor parameters, the fitted scalars and names, and (since skdiec
-  0.1.0's second release of format 1; optional, absent in older folders)
-  the SHA-256 of every other file of the folder.
+  constructor parameters, the fitted scalars and names, and (optional:
+  absent in the first format-1 folders) ``checksums``, the SHA-256 of every
+  other file of the folder and of this file's own content.
 
 Nothing in the folder is executable: loading reads JSON, safetensors and a
 diffusers config, so a folder from an untrusted source cannot run code.
@@ -114,7 +114,7 @@ def save(est, path):
         # components_) would come back scrambled, so every array is made C-ordered.
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
                   str(tmp / "arrays.safetensors"))
-        meta["checksums"] = checksums(tmp)
+        meta["checksums"] = dict(checksums(tmp), **{"estimator.json": _meta_digest(meta)})
         (tmp / "estimator.json").write_text(json.dumps(meta, indent=1, allow_nan=True))
         _replace(tmp, path)
     except BaseException:
@@ -202,6 +202,13 @@ def _replace(tmp, path):
         shutil.rmtree(old)
 
 
+def _meta_digest(meta):
+    """SHA-256 of estimator.json's content but its checksums, in a canonical form."""
+    content = {k: v for k, v in meta.items() if k != "checksums"}
+    text = json.dumps(content, sort_keys=True, allow_nan=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def checksums(folder):
     """SHA-256 of every file of a saved folder but ``estimator.json``, by path."""
     folder = Path(folder)
@@ -237,6 +244,10 @@ def load(cls, path, device="cpu"):
         raise SavedModelError(f"{path}: saved in format version {version}; this skdiec reads "
                               f"version {FORMAT_VERSION}.")
     meta.string("skdiec_version")
+    # Always a local folder: a missing one must not turn into a hub lookup.
+    if not (path / "unet" / "config.json").is_file():
+        raise SavedModelError(f"{path / 'unet'} is missing (or has no config.json): the "
+                              "saved model's U-Net is not there.")
     if "checksums" in meta.data:
         _verify_checksums(path, meta)
 
@@ -339,7 +350,7 @@ def _verify_checksums(path, meta):
             meta.fail("checksums", f"lists no {name}")
     # Files a user added next to a saved model are not its concern; every
     # file the save wrote must be as it was written.
-    actual = checksums(path)
+    actual = dict(checksums(path), **{"estimator.json": _meta_digest(meta.data)})
     for name in sorted(expected):
         if expected[name] != actual.get(name):
             state = "is missing" if name not in actual else "differs from its checksum"
@@ -519,10 +530,6 @@ def _read_unet(path, lay):
     from ._backbone import check_unet_fits
 
     folder = path / "unet"
-    # Always a local folder: a missing one must not turn into a hub lookup.
-    if not (folder / "config.json").is_file():
-        raise SavedModelError(f"{folder} is missing (or has no config.json): the saved "
-                              "model's U-Net is not there.")
     try:
         unet, info = UNet2DModel.from_pretrained(
             str(folder), use_safetensors=True, local_files_only=True,
