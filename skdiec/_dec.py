@@ -37,7 +37,7 @@ def soft_assignment(z, centers, alpha):
     z, centers = z.double(), centers.double()
     diff = z[:, None, :] - centers[None, :, :]
     ratio = diff.pow(2).sum(dim=2) / alpha
-    finite = torch.isfinite(ratio).all(dim=1, keepdim=True)
+    finite = torch.isfinite(ratio.detach()).all(dim=1, keepdim=True)
     if bool(finite.all()):
         # Normalising in log space avoids 0/0 when every kernel underflows.
         log_kernel = torch.log1p(ratio)
@@ -47,15 +47,17 @@ def soft_assignment(z, centers, alpha):
         # centres'): log1p(d / alpha) is log(s^2 / alpha) + log(alpha / s^2
         # + d'), and the first term, the same along the row, cancels in the
         # row's softmax. A scale shared by the batch would tie every row to
-        # the most extreme one. Rows that do not overflow keep log1p, and
-        # their unused branch stays finite (s = 1) so that torch.where
-        # passes them finite gradients.
+        # the most extreme one. Rows that do not overflow keep log1p. Each
+        # branch is fed only finite values on the rows it does not serve
+        # (differences zeroed, s = 1), so that torch.where, whose gradient
+        # multiplies the unused branch's by zero, never meets 0 * inf.
         scale = torch.maximum(z.abs().amax(dim=1, keepdim=True), centers.abs().max()).detach()
         scale = torch.where(finite, torch.ones_like(scale), scale)
-        diff = z[:, None, :] / scale[:, :, None] - centers[None, :, :] / scale[:, :, None]
+        scaled_diff = z[:, None, :] / scale[:, :, None] - centers[None, :, :] / scale[:, :, None]
         offset = (alpha / scale / scale).clamp_min(torch.finfo(torch.float64).tiny)
-        scaled = torch.log(offset + diff.pow(2).sum(dim=2))
-        unscaled = torch.log1p(torch.where(finite, ratio, torch.zeros_like(ratio)))
+        scaled = torch.log(offset + scaled_diff.pow(2).sum(dim=2))
+        kept_diff = torch.where(finite[:, :, None], diff, torch.zeros_like(diff))
+        unscaled = torch.log1p(kept_diff.pow(2).sum(dim=2) / alpha)
         log_kernel = torch.where(finite, unscaled, scaled)
     return torch.softmax(-(alpha + 1.0) / 2.0 * log_kernel, dim=1).to(out_dtype)
 

@@ -86,7 +86,10 @@ def jsonable(value):
 def save(est, path):
     from safetensors.numpy import save_file
 
-    path = Path(path)
+    given = Path(path)
+    # Absolute (links not resolved: a link at the path is replaced, not
+    # followed), so that "." or "sub/.." still has a parent and a name.
+    path = Path(os.path.abspath(given))
     # The parameters must be those the fitted state was made with: they are
     # what load rebuilds the estimator from.
     est._check_unchanged_since_fit()
@@ -120,7 +123,7 @@ def save(est, path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
+    return given
 
 
 def _metadata(est):
