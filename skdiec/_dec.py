@@ -28,25 +28,37 @@ def soft_assignment(z, centers, alpha):
     Computed in float64 from explicit differences: squared distances stay
     finite for far-off points and half-precision features, and the gradient
     stays defined for a sample sitting exactly on a centre (where
-    ``cdist``'s square root is not differentiable). The result has the
-    dtype of ``z``, at least float32.
+    ``cdist``'s square root is not differentiable). Each row of ``Q``
+    depends on its own row of ``z`` (and the centres) alone: a row far off,
+    or a non-finite one (whose row of ``Q`` is NaN), changes no other row.
+    The result has the dtype of ``z``, at least float32.
     """
     out_dtype = torch.promote_types(z.dtype, torch.float32)
     z, centers = z.double(), centers.double()
     diff = z[:, None, :] - centers[None, :, :]
     ratio = diff.pow(2).sum(dim=2) / alpha
-    if torch.isfinite(ratio).all():
+    finite = torch.isfinite(ratio.detach()).all(dim=1, keepdim=True)
+    if bool(finite.all()):
         # Normalising in log space avoids 0/0 when every kernel underflows.
         log_kernel = torch.log1p(ratio)
     else:
-        # Float64 coordinates beyond ~1e154 overflow when squared. Measured
-        # in units of the largest coordinate, log1p(d / alpha) is
-        # log(s^2 / alpha) + log(alpha / s^2 + d'): the first term is the
-        # same for every entry and cancels in the softmax.
-        scale = torch.maximum(z.abs().max(), centers.abs().max()).detach()
-        diff = z[:, None, :] / scale - centers[None, :, :] / scale
+        # Float64 coordinates beyond ~1e154 overflow when squared. Such a
+        # row is measured in units s of its own largest coordinate (or the
+        # centres'): log1p(d / alpha) is log(s^2 / alpha) + log(alpha / s^2
+        # + d'), and the first term, the same along the row, cancels in the
+        # row's softmax. A scale shared by the batch would tie every row to
+        # the most extreme one. Rows that do not overflow keep log1p. Each
+        # branch is fed only finite values on the rows it does not serve
+        # (differences zeroed, s = 1), so that torch.where, whose gradient
+        # multiplies the unused branch's by zero, never meets 0 * inf.
+        scale = torch.maximum(z.abs().amax(dim=1, keepdim=True), centers.abs().max()).detach()
+        scale = torch.where(finite, torch.ones_like(scale), scale)
+        scaled_diff = z[:, None, :] / scale[:, :, None] - centers[None, :, :] / scale[:, :, None]
         offset = (alpha / scale / scale).clamp_min(torch.finfo(torch.float64).tiny)
-        log_kernel = torch.log(offset + diff.pow(2).sum(dim=2))
+        scaled = torch.log(offset + scaled_diff.pow(2).sum(dim=2))
+        kept_diff = torch.where(finite[:, :, None], diff, torch.zeros_like(diff))
+        unscaled = torch.log1p(kept_diff.pow(2).sum(dim=2) / alpha)
+        log_kernel = torch.where(finite, unscaled, scaled)
     return torch.softmax(-(alpha + 1.0) / 2.0 * log_kernel, dim=1).to(out_dtype)
 
 
@@ -126,14 +138,21 @@ class Embedder:
     @torch.no_grad()
     def embed(self, X, batch_size, device):
         """Embedding of every row of the CPU tensor ``X``, as a CPU tensor."""
-        was_training = self.unet.training
-        self.unet.eval()
         step = max(1, batch_size // self.noise_bank.shape[0])
+
+        def run(start, stop):
+            return self(X[start:stop].to(device)).float().cpu()
+
+        if not self.unet.training:
+            # A fitted or loaded U-Net is already in eval mode: no toggling,
+            # so concurrent predictions share no state that changes.
+            out, _ = map_batches(run, X.shape[0], step, "embedding")
+            return torch.cat(out)
+        self.unet.eval()
         try:
-            out, _ = map_batches(lambda start, stop: self(X[start:stop].to(device)).float().cpu(),
-                                 X.shape[0], step, "embedding")
+            out, _ = map_batches(run, X.shape[0], step, "embedding")
         finally:
-            self.unet.train(was_training)
+            self.unet.train()
         return torch.cat(out)
 
 

@@ -2,6 +2,7 @@
 
 import copy
 from numbers import Integral, Real
+import threading
 import time
 import warnings
 
@@ -28,6 +29,15 @@ _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 # score() measures the silhouette on at most this many samples (a fixed
 # random subset), so that it costs O(n) like the embedding it needs.
 SCORE_SAMPLE_SIZE = 2000
+# Parameters the fitted state is read through: changed after fit, they would
+# be silently ignored or break prediction, so predict/transform/save refuse
+# until the model is refitted. Every other parameter only matters for a new
+# fit (or, like batch_size and device, does not change the results).
+FIT_DEPENDENT_PARAMS = ("n_clusters", "image_shape", "unet_channels", "layers", "timesteps",
+                        "n_noise_draws", "pooling", "n_components", "alpha")
+# Serialises moving a fitted model between devices, the one change of shared
+# state left on the prediction path (see _embedder).
+_DEVICE_MOVE_LOCK = threading.Lock()
 
 
 class DiffusionEmbeddedClustering(
@@ -301,6 +311,20 @@ class DiffusionEmbeddedClustering(
     measure, schedules), the defaults here were chosen by the measurements
     in the project's BENCHMARKS.md.
 
+    The fitted state is read through ``n_clusters``, ``image_shape``,
+    ``unet_channels``, ``layers``, ``timesteps``, ``n_noise_draws``,
+    ``pooling``, ``n_components`` and ``alpha``: changed with
+    ``set_params`` after fit, they make ``predict``, ``transform``,
+    ``score`` and ``save`` raise a ``ValueError`` naming the parameter until
+    the estimator is refitted. The other parameters only matter for a new
+    fit (``unet``, ``memory``, ``pretrain_*``, ``search_*``, ``init``,
+    ``max_iter``, ``learning_rate``, ...) or do not change results
+    (``batch_size``, ``device``, ``verbose``) and can be changed freely.
+
+    Prediction is thread-safe: concurrent ``predict``, ``predict_proba``,
+    ``transform`` and ``score`` calls on one fitted estimator give the
+    results of the same calls made one after the other.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -569,6 +593,7 @@ class DiffusionEmbeddedClustering(
             "fine_tune_history_": history,
             "timings_": timings,
             "labels_": labels,
+            "_fitted_params": self._dependent_params(),
         })
         return self
 
@@ -650,8 +675,15 @@ class DiffusionEmbeddedClustering(
         The U-Net is written with ``save_pretrained`` (safetensors), the
         fitted arrays to ``arrays.safetensors`` and everything else to
         ``estimator.json``; :meth:`load` reads it back without unpickling
-        anything, so a saved folder cannot run code. The folder is created
-        if needed and its files are overwritten.
+        anything, so a saved folder cannot run code. The folder is written
+        beside ``path`` and renamed into place, replacing a previous save as
+        a whole: a save that fails leaves ``path`` as it was. A folder
+        holding other files is refused rather than replaced.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder to write.
 
         Returns
         -------
@@ -676,6 +708,17 @@ class DiffusionEmbeddedClustering(
         -------
         estimator : DiffusionEmbeddedClustering
             Fitted; its predictions equal those of the saved estimator.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` holds no ``estimator.json``.
+        SavedModelError
+            A ``ValueError``: the folder is not a consistent saved model (a
+            parameter, fitted field or array of the wrong type, shape or
+            value, a U-Net whose config does not match its weights, files
+            of different saves). The message names the file and the field;
+            the user guide lists every check.
         """
         return _persistence.load(cls, path, device)
 
@@ -713,8 +756,35 @@ class DiffusionEmbeddedClustering(
 
     def _images(self, X):
         check_is_fitted(self)
+        self._check_unchanged_since_fit()
         X2d, _ = self._validate_input(X, reset=False)
-        return self._layout.to_tensor(X2d)
+        X_img = self._layout.to_tensor(X2d)
+        _refuse_nonfinite_rows(X_img, "its values overflow float32 once scaled as in fit "
+                                      "(they are far outside the range of the training images)")
+        return X_img
+
+    def _dependent_params(self):
+        params = self.get_params(deep=False)
+        return {name: _persistence.jsonable(params[name]) for name in FIT_DEPENDENT_PARAMS}
+
+    def _check_unchanged_since_fit(self):
+        """Refuse to use a fitted state that no longer matches the parameters.
+
+        Models pickled before this check existed carry no fit-time values
+        and are not checked.
+        """
+        fitted = getattr(self, "_fitted_params", None)
+        if fitted is None:
+            return
+        now = self._dependent_params()
+        changed = [name for name in FIT_DEPENDENT_PARAMS if now[name] != fitted.get(name)]
+        if changed:
+            detail = ", ".join(f"{name} from {fitted.get(name)!r} to {now[name]!r}"
+                               for name in changed)
+            raise ValueError(
+                f"{', '.join(changed)} changed since fit ({detail}); the fitted model "
+                "depends on it: set it back, or fit again."
+            )
 
     def _device(self):
         try:
@@ -727,14 +797,22 @@ class DiffusionEmbeddedClustering(
             return torch.device("cpu")
 
     def _embedder(self, device):
-        self.unet_.to(device)
-        self._head.to(device)
+        # Moving a module rewrites its parameters in place, under the feet of
+        # any concurrent forward: only done when needed, and one at a time.
+        for module in (self.unet_, self._head):
+            if not all(_on_device(t, device) for t in (*module.parameters(), *module.buffers())):
+                with _DEVICE_MOVE_LOCK:
+                    module.to(device)
         return _dec.Embedder(self.unet_, self._scheduler, self._head, self.col_, self.cot_,
                              self._noise_bank.to(device), self.pooling)
 
     def _embed(self, X_img):
         device = self._device()
-        return self._embedder(device).embed(X_img, self.batch_size, device)
+        Z = self._embedder(device).embed(X_img, self.batch_size, device)
+        _refuse_nonfinite_rows(Z, "its embedding is not finite (the U-Net's features "
+                                  "overflow: its values are far outside the range of the "
+                                  "training images)")
+        return Z
 
     def _soft_assign_embedded(self, Z, cluster_centers=None):
         if cluster_centers is None:
@@ -795,6 +873,25 @@ class DiffusionEmbeddedClustering(
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _on_device(tensor, device):
+    # "cuda" (the current GPU) matches a tensor on "cuda:0".
+    return tensor.device.type == device.type and device.index in (None, tensor.device.index)
+
+
+def _refuse_nonfinite_rows(tensor, why):
+    """Raise a ValueError naming the rows of ``tensor`` that are not all finite.
+
+    Refused rather than predicted: a row's label is an argmax over its own
+    probabilities, and NaN ones would quietly become cluster 0.
+    """
+    bad = ~torch.isfinite(tensor.reshape(tensor.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).flatten().tolist()
+        more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+        raise ValueError(f"X row {rows[0]}: {why}. Rows refused: "
+                         f"{rows[:5]}{more}.")
 
 
 DiEC = DiffusionEmbeddedClustering

@@ -9,7 +9,17 @@ which other samples are in its batch, and two calls give the same result.
 Activations are read with forward hooks; a forward stops as soon as the
 deepest requested layer has run (:class:`_StopForward`), which makes a
 single-layer forward as cheap as the network up to that layer.
+
+Hooks live on the shared U-Net while a call runs, so a hook also fires for
+any other thread's forward through the same model. Each hook therefore acts
+only for the call that registered it (a token in a ``threading.local``):
+concurrent ``predict`` calls on one fitted estimator neither read nor stop
+each other's forward passes, and need no lock. Adding and removing a hook
+is a single dict operation, and ``torch.nn.Module`` iterates over a snapshot
+of its hooks, so registering them while another thread runs is safe.
 """
+
+import threading
 
 import numpy as np
 import torch
@@ -22,6 +32,10 @@ POOLINGS = ("avg", "max", "avgmax", "flatten")
 
 class _StopForward(Exception):
     """Raised by a hook to end a forward pass once every wanted layer ran."""
+
+
+# The call whose hooks may act in this thread (None outside layer_activations).
+_active = threading.local()
 
 
 def candidate_layers(unet):
@@ -59,21 +73,27 @@ def layer_activations(unet, x_t, t, names):
     modules = candidate_layers(unet)
     wanted = set(names)
     maps = {}
+    token = object()
 
     def make_hook(name):
         def hook(module, inputs, output):
+            if getattr(_active, "token", None) is not token:
+                return  # another thread's (or another call's) forward
             # Down blocks return (hidden_states, residuals).
             maps[name] = output[0] if isinstance(output, tuple) else output
             if len(maps) == len(wanted):
                 raise _StopForward
         return hook
 
+    outer = getattr(_active, "token", None)
     handles = [modules[name].register_forward_hook(make_hook(name)) for name in wanted]
+    _active.token = token
     try:
         unet(x_t, t)
     except _StopForward:
         pass
     finally:
+        _active.token = outer
         for handle in handles:
             handle.remove()
     return maps

@@ -7,21 +7,32 @@ Format (``FORMAT_VERSION`` 1), one folder:
 - ``arrays.safetensors``: every fitted array (centres, search table, noise
   bank, projection, input scaling, labels), read by ``safetensors.numpy``;
 - ``estimator.json``: the format version, the skdiec version, the
-  constructor parameters and the fitted scalars and names.
+  constructor parameters, the fitted scalars and names, and (optional:
+  absent in the first format-1 folders) ``checksums``, the SHA-256 of every
+  other file of the folder and of this file's own content.
 
 Nothing in the folder is executable: loading reads JSON, safetensors and a
 diffusers config, so a folder from an untrusted source cannot run code.
 Pickle and joblib still work (see the estimator's ``__getstate__``) but, as
 with any pickle, only for files you trust.
+
+A save is written to a hidden sibling folder and renamed into place, so a
+save that fails leaves the previous folder as it was. A load checks every
+field against the others and against the U-Net before it returns, and
+refuses anything else with a :class:`SavedModelError` naming the file and
+the field.
 """
 
+import hashlib
 import json
+from numbers import Integral, Real
 import os
 from pathlib import Path
+import secrets
+import shutil
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
 
 FORMAT_VERSION = 1
 
@@ -29,13 +40,95 @@ _ARRAYS = ("cluster_centers_", "search_scores_", "search_timesteps_", "labels_",
            "init_labels_")
 _SCALARS = ("col_", "cot_", "n_components_", "n_iter_", "n_features_in_", "search_layers_",
             "pretrain_loss_", "fine_tune_history_", "timings_")
+_OTHER_ARRAYS = ("head_mean", "head_components", "noise_bank", "layout_offset", "layout_scale")
+_META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_names_in_",
+              "layout"}
+# Parameters added after the first folders of format 1 were written: absent
+# there, they take the value that describes how those models were fitted
+# (pretraining on all timesteps, DEC's own target, no cache). Any other
+# parameter missing is an error, never a silent default.
+_ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None}
+# What a save writes: only a folder holding nothing else is replaced by a save.
+_ENTRIES = {"unet", "arrays.safetensors", "estimator.json"}
 
+
+class SavedModelError(ValueError):
+    """A folder given to :meth:`~skdiec.DiffusionEmbeddedClustering.load` is
+    not a consistent saved model: the message names the file and the field.
+
+    A subclass of ``ValueError``.
+    """
+
+
+def jsonable(value):
+    """``value`` with numpy scalars and arrays (recursively) made JSON types.
+
+    Tuples become lists, as JSON has no tuples; the loader turns the
+    parameters that the estimator keeps as tuples back into tuples.
+    """
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------- save
 
 def save(est, path):
+    from safetensors.numpy import save_file
+
+    given = Path(path)
+    # Absolute (links not resolved: a link at the path is replaced, not
+    # followed), so that "." or "sub/.." still has a parent and a name.
+    path = Path(os.path.abspath(given))
+    # The parameters must be those the fitted state was made with: they are
+    # what load rebuilds the estimator from.
+    est._check_unchanged_since_fit()
+    meta = _metadata(est)
+    # Serialised before anything is written: a value JSON cannot hold fails
+    # here, not half-way through the folder.
+    json.dumps(meta, allow_nan=True)
+    _check_replaceable(path)
+
+    layout = est._layout
+    arrays = {name: np.asarray(getattr(est, name)) for name in _ARRAYS}
+    arrays.update({
+        "head_mean": est._head.mean.detach().cpu().numpy(),
+        "head_components": est._head.components.detach().cpu().numpy(),
+        "noise_bank": est._noise_bank.detach().cpu().numpy(),
+        "layout_offset": np.atleast_1d(layout.offset).astype(np.float64),
+        "layout_scale": np.atleast_1d(layout.scale).astype(np.float64),
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(4)}"
+    tmp.mkdir()  # with the umask's permissions, as the final folder gets
+    try:
+        est.unet_.save_pretrained(tmp / "unet", safe_serialization=True)
+        # safetensors writes an array's raw buffer: a Fortran-ordered one (PCA's
+        # components_) would come back scrambled, so every array is made C-ordered.
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                  str(tmp / "arrays.safetensors"))
+        meta["checksums"] = dict(checksums(tmp), **{"estimator.json": _meta_digest(meta)})
+        (tmp / "estimator.json").write_text(json.dumps(meta, indent=1, allow_nan=True))
+        _replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return given
+
+
+def _metadata(est):
     from . import __version__
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     params = est.get_params(deep=False)
     if not isinstance(params["search_score"], str):
         raise ValueError("An estimator with a callable search_score cannot be saved to "
@@ -53,49 +146,91 @@ def save(est, path):
     params["memory"] = memory
     if isinstance(params["device"], torch.device):
         params["device"] = str(params["device"])
-    for key in ("timesteps", "unet_channels", "image_shape", "layers"):
-        if isinstance(params[key], (tuple, list, np.ndarray)):
-            params[key] = [int(v) if isinstance(v, (int, np.integer)) else v
-                           for v in params[key]]
-    if not isinstance(params["random_state"], (int, type(None))):
-        params["random_state"] = None
-
+    random_state = params["random_state"]
+    # A RandomState instance has no faithful JSON form; an int (numpy's too) has.
+    params["random_state"] = (int(random_state) if isinstance(random_state, Integral)
+                              and not isinstance(random_state, bool) else None)
     layout = est._layout
-    arrays = {name: np.asarray(getattr(est, name)) for name in _ARRAYS}
-    arrays.update({
-        "head_mean": est._head.mean.detach().cpu().numpy(),
-        "head_components": est._head.components.detach().cpu().numpy(),
-        "noise_bank": est._noise_bank.detach().cpu().numpy(),
-        "layout_offset": np.atleast_1d(layout.offset).astype(np.float64),
-        "layout_scale": np.atleast_1d(layout.scale).astype(np.float64),
-    })
     if hasattr(est, "feature_names_in_"):
         feature_names = [str(v) for v in est.feature_names_in_]
     else:
         feature_names = None
-    meta = {
+    return {
         "format_version": FORMAT_VERSION,
         "skdiec_version": __version__,
-        "params": params,
-        "fitted": {name: _jsonable(getattr(est, name)) for name in _SCALARS},
+        "params": jsonable(params),
+        "fitted": {name: jsonable(getattr(est, name)) for name in _SCALARS},
         "feature_names_in_": feature_names,
-        "layout": {"kind": layout.kind, "image_shape": list(layout.image_shape),
-                   "padded_shape": list(layout.padded_shape),
-                   "scalar_scaling": np.ndim(layout.offset) == 0},
+        "layout": {"kind": layout.kind, "image_shape": jsonable(layout.image_shape),
+                   "padded_shape": jsonable(layout.padded_shape),
+                   "scalar_scaling": bool(np.ndim(layout.offset) == 0)},
     }
-    est.unet_.save_pretrained(path / "unet", safe_serialization=True)
-    # safetensors writes an array's raw buffer: a Fortran-ordered one (PCA's
-    # components_) would come back scrambled, so every array is made C-ordered.
-    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-              str(path / "arrays.safetensors"))
-    (path / "estimator.json").write_text(json.dumps(meta, indent=1))
-    return path
 
+
+def _check_replaceable(path):
+    """Refuse to replace anything but a folder that a save could have written."""
+    if path.is_symlink():
+        return  # the link itself is replaced; what it points to is left alone
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} exists and is not a folder; save needs a folder path.")
+    if path.is_dir():
+        others = sorted(p.name for p in path.iterdir() if p.name not in _ENTRIES)
+        if others:
+            raise ValueError(
+                f"{path} holds {others[:5]}, which a saved model does not: save replaces "
+                "the whole folder, so it only writes to a new, empty or saved-model folder."
+            )
+
+
+def _replace(tmp, path):
+    """Put the folder ``tmp`` at ``path``, which may exist (folder or link).
+
+    The old entry is renamed away first and removed after: a link is
+    removed, not followed, and a crash in between leaves two whole folders,
+    never a mix of two saves.
+    """
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    old = path.parent / f".{path.name}.old-{secrets.token_hex(4)}"
+    os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    if old.is_symlink() or not old.is_dir():
+        old.unlink()
+    else:
+        shutil.rmtree(old)
+
+
+def _meta_digest(meta):
+    """SHA-256 of estimator.json's content but its checksums, in a canonical form."""
+    content = {k: v for k, v in meta.items() if k != "checksums"}
+    text = json.dumps(content, sort_keys=True, allow_nan=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def checksums(folder):
+    """SHA-256 of every file of a saved folder but ``estimator.json``, by path."""
+    folder = Path(folder)
+    sums = {}
+    for file in sorted(folder.rglob("*")):
+        rel = file.relative_to(folder).as_posix()
+        if file.is_file() and rel != "estimator.json":
+            digest = hashlib.sha256()
+            with open(file, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            sums[rel] = digest.hexdigest()
+    return sums
+
+
+# ------------------------------------------------------------------- load
 
 def load(cls, path, device="cpu"):
-    from diffusers import UNet2DModel
-
-    from ._backbone import make_scheduler
+    from . import _backbone, _features
     from ._dec import FeatureHead
     from ._input import InputLayout
 
@@ -103,45 +238,336 @@ def load(cls, path, device="cpu"):
     meta_file = path / "estimator.json"
     if not meta_file.is_file():
         raise FileNotFoundError(f"{path} holds no estimator.json: not a saved skdiec model.")
-    meta = json.loads(meta_file.read_text())
+    meta = _Fields(_read_json(meta_file), "estimator.json")
+    meta.keys("", _META_KEYS, optional={"checksums"})
     version = meta.get("format_version")
+    if type(version) is not int:  # noqa: E721 -- bool is an int, and is refused
+        meta.fail("format_version", f"must be an int; got {version!r}")
     if version != FORMAT_VERSION:
-        raise ValueError(f"{path}: saved in format version {version}; this skdiec reads "
-                         f"version {FORMAT_VERSION}.")
-    params = dict(meta["params"], device=device)
-    for key in ("timesteps", "unet_channels", "image_shape"):
-        if isinstance(params[key], list):
-            params[key] = tuple(params[key])
-    est = cls(**params)
-    arrays = load_file(str(path / "arrays.safetensors"))
-    for name in _ARRAYS:
-        setattr(est, name, arrays[name])
-    for name, value in meta["fitted"].items():
-        setattr(est, name, value)
-    if meta["feature_names_in_"] is not None:
-        est.feature_names_in_ = np.asarray(meta["feature_names_in_"], dtype=object)
-    lay = meta["layout"]
+        raise SavedModelError(f"{path}: saved in format version {version}; this skdiec reads "
+                              f"version {FORMAT_VERSION}.")
+    meta.string("skdiec_version")
+    # Always a local folder: a missing one must not turn into a hub lookup.
+    if not (path / "unet" / "config.json").is_file():
+        raise SavedModelError(f"{path / 'unet'} is missing (or has no config.json): the "
+                              "saved model's U-Net is not there.")
+    if "checksums" in meta.data:
+        _verify_checksums(path, meta)
+
+    est = _estimator_from_params(cls, meta, device)
+    lay = _read_layout(meta)
+    fit = _read_fitted(meta, est, lay)
+    names = meta.get("feature_names_in_")
+    if names is not None and not (isinstance(names, list) and len(names) == fit["n_features_in_"]
+                                  and all(isinstance(v, str) for v in names)):
+        meta.fail("feature_names_in_", f"must be null or a list of {fit['n_features_in_']} "
+                  "strings (fitted.n_features_in_)")
+
+    arrays = _read_arrays(path, est, lay, fit)
+    unet = _read_unet(path, lay)
+    layer_names = list(_features.candidate_layers(unet))
+    unknown = [n for n in fit["search_layers_"] + [fit["col_"]] if n not in layer_names]
+    if unknown:
+        meta.fail("fitted.col_/search_layers_", f"name layer(s) {unknown} that unet/ does "
+                  f"not have (it has {layer_names})")
+    head = FeatureHead(arrays["head_mean"], arrays["head_components"])
+    bank = torch.from_numpy(arrays["noise_bank"])
+    scheduler = _backbone.make_scheduler()
+    _check_feature_size(unet, scheduler, bank, fit, est.pooling, arrays["head_mean"].shape[0])
+
     offset, scale = arrays["layout_offset"], arrays["layout_scale"]
     if lay["scalar_scaling"]:
         offset, scale = np.array(offset[0]), np.array(scale[0])
-    est._layout = InputLayout(lay["kind"], tuple(lay["image_shape"]),
-                              tuple(lay["padded_shape"]), offset, scale)
-    est._head = FeatureHead(arrays["head_mean"], arrays["head_components"])
-    est._noise_bank = torch.from_numpy(arrays["noise_bank"])
-    est._scheduler = make_scheduler()
-    est.unet_ = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True).eval()
+    layout = InputLayout(lay["kind"], tuple(lay["image_shape"]), tuple(lay["padded_shape"]),
+                         offset, scale)
+    state = {name: arrays[name] for name in _ARRAYS}
+    state.update(fit)
+    if names is not None:
+        state["feature_names_in_"] = np.asarray(names, dtype=object)
+    state.update({"_layout": layout, "_head": head, "_noise_bank": bank,
+                  "_scheduler": scheduler, "unet_": unet.eval(),
+                  "_fitted_params": est._dependent_params()})
+    vars(est).update(state)
     return est
 
 
-def _jsonable(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+class _Fields:
+    """A JSON object being checked; failures name the file and the field."""
+
+    def __init__(self, data, file):
+        if not isinstance(data, dict):
+            raise SavedModelError(f"{file}: must hold a JSON object; got "
+                                  f"{type(data).__name__}")
+        self.data, self.file = data, file
+
+    def fail(self, field, message):
+        raise SavedModelError(f"{self.file}: {field} {message}.")
+
+    def get(self, dotted):
+        value = self.data
+        for part in dotted.split("."):
+            value = value[part]
+        return value
+
+    def keys(self, prefix, required, optional=()):
+        obj = self.get(prefix) if prefix else self.data
+        where = prefix + "." if prefix else ""
+        if not isinstance(obj, dict):
+            self.fail(prefix, f"must be a JSON object; got {obj!r:.60}")
+        missing = sorted(set(required) - set(obj))
+        if missing:
+            self.fail(where + missing[0], "is missing")
+        unknown = sorted(set(obj) - set(required) - set(optional))
+        if unknown:
+            self.fail(where + unknown[0], "is not a field of this format")
+
+    def string(self, dotted):
+        value = self.get(dotted)
+        if not isinstance(value, str):
+            self.fail(dotted, f"must be a string; got {value!r:.60}")
+        return value
+
+    def integer(self, dotted, low, high=None):
+        value = self.get(dotted)
+        # type(), not isinstance: JSON's true and false are not counts.
+        is_int = type(value) is int  # noqa: E721
+        if not is_int or value < low or (high is not None and value > high):
+            bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            self.fail(dotted, f"must be an int {bound}; got {value!r:.60}")
+        return value
+
+
+def _read_json(file):
+    try:
+        return json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SavedModelError(f"{file.name}: not valid JSON ({exc}).") from exc
+
+
+def _verify_checksums(path, meta):
+    expected = meta.get("checksums")
+    if not (isinstance(expected, dict) and all(isinstance(v, str) for v in expected.values())):
+        meta.fail("checksums", "must map file names to SHA-256 digests")
+    for name in ("arrays.safetensors", "unet/config.json"):
+        if name not in expected:
+            meta.fail("checksums", f"lists no {name}")
+    # Files a user added next to a saved model are not its concern; every
+    # file the save wrote must be as it was written.
+    actual = dict(checksums(path), **{"estimator.json": _meta_digest(meta.data)})
+    for name in sorted(expected):
+        if expected[name] != actual.get(name):
+            state = "is missing" if name not in actual else "differs from its checksum"
+            raise SavedModelError(
+                f"{path / name} {state} in estimator.json: the folder mixes files of "
+                "different saves, or was changed after it was saved."
+            )
+
+
+def _estimator_from_params(cls, meta, device):
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    defaults = cls().get_params(deep=False)
+    meta.keys("params", set(defaults) - set(_ADDED_PARAMS), optional=_ADDED_PARAMS)
+    params = dict(_ADDED_PARAMS)
+    params.update(meta.get("params"), device=device)
+    for key in ("timesteps", "unet_channels", "image_shape"):
+        if isinstance(params[key], list):
+            params[key] = tuple(params[key])
+    for name, value in params.items():
+        if isinstance(value, bool) and not isinstance(defaults[name], bool) \
+                and name != "verbose":
+            meta.fail(f"params.{name}", f"must not be a boolean; got {value!r}")
+        try:
+            validate_parameter_constraints(
+                {name: cls._parameter_constraints[name]}, {name: value}, caller_name=cls.__name__)
+        except (ValueError, TypeError) as exc:
+            meta.fail(f"params.{name}", f"is invalid: {exc}")
+    if params["unet"] is not None:
+        meta.fail("params.unet", "must be null: the U-Net is the folder's unet/")
+    est = cls(**params)
+    checks = (("timesteps", est._check_timesteps), ("unet_channels", _check_channels(est)),
+              ("image_shape", _check_image_shape(est)), ("layers", _check_layers(est)))
+    for name, check in checks:
+        try:
+            check()
+        except (ValueError, TypeError) as exc:
+            meta.fail(f"params.{name}", f"is invalid: {exc}")
+    return est
+
+
+def _check_channels(est):
+    from ._pretrain import check_unet_channels
+
+    return lambda: check_unet_channels(est.unet_channels)
+
+
+def _check_image_shape(est):
+    from ._input import _as_chw
+
+    return lambda: est.image_shape is None or _as_chw(est.image_shape)
+
+
+def _check_layers(est):
+    def check():
+        if not isinstance(est.layers, str) and not (
+                est.layers and all(isinstance(n, str) for n in est.layers)):
+            raise ValueError(f"layers must be 'all' or a non-empty list of names; "
+                             f"got {est.layers!r}")
+    return check
+
+
+def _read_layout(meta):
+    meta.keys("layout", {"kind", "image_shape", "padded_shape", "scalar_scaling"})
+    lay = meta.get("layout")
+    if lay["kind"] not in ("image", "table"):
+        meta.fail("layout.kind", f"must be 'image' or 'table'; got {lay['kind']!r:.60}")
+    for field, size in (("image_shape", 3), ("padded_shape", 2)):
+        value = lay[field]
+        if not (isinstance(value, list) and len(value) == size
+                and all(type(v) is int and v >= 1 for v in value)):  # noqa: E721
+            meta.fail(f"layout.{field}", f"must be a list of {size} positive ints; "
+                      f"got {value!r:.60}")
+    if any(p < s for p, s in zip(lay["padded_shape"], lay["image_shape"][1:])):
+        meta.fail("layout.padded_shape", f"{lay['padded_shape']} is smaller than the image "
+                  f"{lay['image_shape'][1:]}")
+    # Images are scaled by one offset and scale, tables column by column.
+    if lay["scalar_scaling"] is not (lay["kind"] == "image"):
+        meta.fail("layout.scalar_scaling", f"must be {lay['kind'] == 'image'} for "
+                  f"kind {lay['kind']!r}")
+    return lay
+
+
+def _read_fitted(meta, est, lay):
+    meta.keys("fitted", _SCALARS)
+    fit = dict(meta.get("fitted"))
+    meta.string("fitted.col_")
+    meta.integer("fitted.cot_", 0, 999)
+    meta.integer("fitted.n_components_", 1, est.n_components)
+    meta.integer("fitted.n_iter_", 0)
+    c, h, w = lay["image_shape"]
+    n_features = meta.integer("fitted.n_features_in_", 1,
+                              c * h * w if lay["kind"] == "image" else h * w)
+    if lay["kind"] == "image" and n_features != c * h * w:
+        meta.fail("fitted.n_features_in_", f"is {n_features}, but images of shape "
+                  f"{lay['image_shape']} (layout.image_shape) have {c * h * w} values")
+    layers = fit["search_layers_"]
+    if not (isinstance(layers, list) and layers and all(isinstance(n, str) for n in layers)):
+        meta.fail("fitted.search_layers_", f"must be a non-empty list of layer names; "
+                  f"got {layers!r:.60}")
+    if fit["col_"] not in layers:
+        meta.fail("fitted.col_", f"{fit['col_']!r} is not one of fitted.search_layers_")
+    losses = fit["pretrain_loss_"]
+    if not (isinstance(losses, list) and all(_is_number(v) for v in losses)):
+        meta.fail("fitted.pretrain_loss_", "must be a list of numbers")
+    history = fit["fine_tune_history_"]
+    if not (isinstance(history, list) and all(isinstance(v, dict) for v in history)):
+        meta.fail("fitted.fine_tune_history_", "must be a list of JSON objects")
+    timings = fit["timings_"]
+    if not (isinstance(timings, dict) and all(_is_number(v) for v in timings.values())):
+        meta.fail("fitted.timings_", "must map phase names to seconds")
+    return fit
+
+
+def _is_number(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _read_arrays(path, est, lay, fit):
+    from safetensors.numpy import load_file
+
+    file = path / "arrays.safetensors"
+    try:
+        arrays = load_file(str(file))
+    except Exception as exc:  # safetensors raises its own error types
+        raise SavedModelError(f"arrays.safetensors: cannot be read ({exc}).") from exc
+    missing = sorted(set(_ARRAYS + _OTHER_ARRAYS) - set(arrays))
+    unknown = sorted(set(arrays) - set(_ARRAYS + _OTHER_ARRAYS))
+    if missing or unknown:
+        raise SavedModelError(f"arrays.safetensors: {(missing or unknown)[0]} is "
+                              f"{'missing' if missing else 'not an array of this format'}.")
+    k, n_comp = est.n_clusters, fit["n_components_"]
+    n_labels = arrays["labels_"].shape[0] if arrays["labels_"].ndim == 1 else -1
+    n_feat = arrays["head_mean"].shape[0] if arrays["head_mean"].ndim == 1 else -1
+    n_scaling = 1 if lay["scalar_scaling"] else fit["n_features_in_"]
+    c = lay["image_shape"][0]
+    # name: (dtype kind, shape, must be finite, allowed value range)
+    spec = {
+        "cluster_centers_": ("f", (k, n_comp), True, None),
+        "search_scores_": ("f", (len(fit["search_layers_"]), None), False, None),
+        "search_timesteps_": ("iu", (None,), True, (0, 999)),
+        "labels_": ("iu", (None,), True, (0, k - 1)),
+        "init_labels_": ("iu", (n_labels,), True, (0, k - 1)),
+        "head_mean": ("f", (None,), True, None),
+        "head_components": ("f", (n_comp, n_feat), True, None),
+        "noise_bank": ("f", (est.n_noise_draws, c, *lay["padded_shape"]), True, None),
+        "layout_offset": ("f", (n_scaling,), True, None),
+        "layout_scale": ("f", (n_scaling,), True, None),
+    }
+    for name, (kinds, shape, finite, bounds) in spec.items():
+        a = arrays[name]
+        where = f"arrays.safetensors: {name}"
+        if a.dtype.kind not in kinds:
+            raise SavedModelError(f"{where} has dtype {a.dtype}; expected "
+                                  f"{'a float' if kinds == 'f' else 'an integer'} dtype.")
+        if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+            want = tuple("any" if s is None else s for s in shape)
+            raise SavedModelError(f"{where} has shape {a.shape}; expected {want} "
+                                  "(from estimator.json's params and fitted fields).")
+        if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise SavedModelError(f"{where} holds non-finite values.")
+        if bounds is not None and a.size and (a.min() < bounds[0] or a.max() > bounds[1]):
+            raise SavedModelError(f"{where} holds values outside [{bounds[0]}, {bounds[1]}].")
+    if arrays["search_scores_"].shape[1] != arrays["search_timesteps_"].shape[0]:
+        raise SavedModelError("arrays.safetensors: search_scores_ has "
+                              f"{arrays['search_scores_'].shape[1]} columns but "
+                              f"search_timesteps_ {arrays['search_timesteps_'].shape[0]} values.")
+    arrays["head_mean"] = arrays["head_mean"].astype(np.float32)
+    arrays["head_components"] = arrays["head_components"].astype(np.float32)
+    arrays["noise_bank"] = arrays["noise_bank"].astype(np.float32)
+    return arrays
+
+
+def _read_unet(path, lay):
+    from diffusers import UNet2DModel
+
+    from ._backbone import check_unet_fits
+
+    folder = path / "unet"
+    try:
+        unet, info = UNet2DModel.from_pretrained(
+            str(folder), use_safetensors=True, local_files_only=True,
+            low_cpu_mem_usage=False, output_loading_info=True)
+    except Exception as exc:  # diffusers raises many kinds of error for a bad folder
+        raise SavedModelError(f"unet/: cannot be loaded ({type(exc).__name__}: {exc}).") from exc
+    # A config that does not describe the saved weights would leave some
+    # layers at random initialisation: refused, not loaded.
+    for kind in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
+        if info.get(kind):
+            raise SavedModelError(f"unet/: config.json does not match the saved weights "
+                                  f"({kind}: {list(info[kind])[:3]}).")
+    if not all(torch.isfinite(p).all() for p in unet.state_dict().values()
+               if p.is_floating_point()):
+        raise SavedModelError("unet/: the saved weights hold non-finite values.")
+    try:
+        check_unet_fits(unet, lay["image_shape"])
+    except ValueError as exc:
+        raise SavedModelError(f"unet/config.json: {exc}") from exc
+    return unet.float()
+
+
+def _check_feature_size(unet, scheduler, bank, fit, pooling, n_features):
+    """One forward on a blank image: the head must take what COL/COT gives."""
+    from ._features import cell_features
+
+    x = torch.zeros((1,) + tuple(bank.shape[1:]))
+    try:
+        with torch.no_grad():
+            feats = cell_features(unet.eval(), scheduler, x, fit["cot_"], [fit["col_"]], bank,
+                                  pooling)[fit["col_"]]
+    except (RuntimeError, ValueError) as exc:
+        raise SavedModelError(f"unet/: cannot embed images of the saved layout ({exc}).") from exc
+    if feats.shape[1] != n_features:
+        raise SavedModelError(
+            f"arrays.safetensors: head_mean has {n_features} values, but layer "
+            f"{fit['col_']!r} of unet/ with pooling={pooling!r} gives {feats.shape[1]} "
+            "features.")

@@ -262,6 +262,11 @@ def test_failed_fit_leaves_the_fitted_model_as_it_was(digits):
     assert before.keys() == after.keys()
     for key in before:
         assert after[key] is before[key]
+    # The fitted model is the old one: it predicts once its parameters are
+    # those it was fitted with again (layers changed since fit is refused).
+    with pytest.raises(ValueError, match="layers changed since fit"):
+        est.predict_proba(X)
+    est.set_params(layers="all")
     np.testing.assert_array_equal(est.predict_proba(X), proba)
 
 
@@ -290,6 +295,7 @@ def test_failed_fit_with_other_features_keeps_the_fitted_feature_count(fitted, d
     with pytest.raises(ValueError):
         est.fit(digits[0][:, :4, :4])  # 16 features, and a failure after validation
     assert est.n_features_in_ == 64
+    est.set_params(layers=fitted.layers)  # as fitted: see test_reliability
     np.testing.assert_array_equal(est.predict(digits[0]), fitted.predict(digits[0]))
 
 
