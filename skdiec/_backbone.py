@@ -121,6 +121,11 @@ def load_unet(unet):
     return None if unet is None else unet.float()
 
 
+# Explicit, so that diffusers does not print advice about ``accelerate``
+# (which its default, low_cpu_mem_usage=True, needs) at every load.
+_LOAD_KWARGS = {"low_cpu_mem_usage": False}
+
+
 def _read_unet(unet):
     if unet is None:
         return None
@@ -134,14 +139,14 @@ def _read_unet(unet):
         ):
             subfolder = "unet"
         try:
-            return UNet2DModel.from_pretrained(path, subfolder=subfolder)
+            return UNet2DModel.from_pretrained(path, subfolder=subfolder, **_LOAD_KWARGS)
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(
                 f"unet={unet!r}: could not load a UNet2DModel from this folder "
                 f"(expected config.json and weights written by save_pretrained): {exc}"
             ) from exc
     try:
-        return UNet2DModel.from_pretrained(path)
+        return UNet2DModel.from_pretrained(path, **_LOAD_KWARGS)
     except Exception as exc:  # the hub client raises many kinds of error
         raise ValueError(
             f"unet={unet!r} is not a local folder, and loading it as a Hugging "

@@ -1,6 +1,5 @@
 """Evaluation metrics for clusterings against reference labels."""
 
-import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.utils.validation import check_consistent_length, column_or_1d

@@ -270,7 +270,6 @@ def test_feature_extraction_retries_and_gives_the_same_features(small_unet, monk
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6)
 
 
-
 def test_embedding_retries_and_gives_the_same_embedding(monkeypatch):
     from skdiec import OutOfMemoryWarning
 
