@@ -127,14 +127,3 @@ def test_fine_tuning_towards_a_fixed_target_teaches_that_partition():
     assert n_iter == 150
     assert (after.argmax(dim=1).numpy() == labels).mean() > 0.9
     assert (before == labels).mean() < 0.8
-
-
-def test_umap_candidates_are_every_kmeans_run_of_every_neighbourhood_size():
-    X, _ = make_blobs(200, centers=4, random_state=0)
-    first = list(_init._umap_candidates(X, 4, seed=3))
-    sizes = [n for n, _ in first]
-    assert sizes == sorted(sizes)
-    assert len(first) == _init.KMEANS_RESTARTS * len(_init._neighbourhood_sizes(200))
-    again = list(_init._umap_candidates(X, 4, seed=3))
-    for (_, a), (_, b) in zip(first, again):
-        np.testing.assert_array_equal(a, b)
