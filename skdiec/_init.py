@@ -26,6 +26,7 @@ from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from ._search import partition
+from ._torch_utils import torch_threads_kept
 
 METHODS = ("umap", "ward", "kmeans")
 
@@ -176,5 +177,6 @@ def _umap_candidates(Z, n_clusters, seed, neighbours=None):
                             # transform() is never used: UMAP only finds the start
                             "precomputed_knn[2]"):
                 warnings.filterwarnings("ignore", message=re.escape(message) + ".*")
-            embedding = reducer.fit_transform(Z)
+            with torch_threads_kept():
+                embedding = reducer.fit_transform(Z)
         yield n_neighbors, KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedding)

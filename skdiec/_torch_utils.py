@@ -67,6 +67,23 @@ def isolated_torch_rng(seed):
         yield
 
 
+@contextmanager
+def torch_threads_kept():
+    """Give torch back its number of threads when the block ends.
+
+    numba (inside UMAP) resets the OpenMP thread count that torch shares on
+    its first parallel launch: without this, every later pretraining or
+    prediction in the process would run on another number of threads than
+    the user chose, with other float rounding and so other results.
+    """
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 def adam_eps(params, default=1e-8):
     """Adam's ``eps`` for ``params``: ``default``, unless it rounds to zero in
     their dtype (float16), where a zero second moment would then divide 0 by 0."""

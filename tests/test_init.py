@@ -127,3 +127,18 @@ def test_fine_tuning_towards_a_fixed_target_teaches_that_partition():
     assert n_iter == 150
     assert (after.argmax(dim=1).numpy() == labels).mean() > 0.9
     assert (before == labels).mean() < 0.8
+
+
+def test_the_umap_start_leaves_torch_threads_as_they_were():
+    # numba's first parallel launch inside UMAP resets the OpenMP thread
+    # count that torch shares: a later pretraining in the same process would
+    # then run on another number of threads (other rounding, other results)
+    # than the user chose.
+    X, _ = make_blobs(200, centers=3, random_state=0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
