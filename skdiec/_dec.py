@@ -139,20 +139,18 @@ class Embedder:
     def embed(self, X, batch_size, device):
         """Embedding of every row of the CPU tensor ``X``, as a CPU tensor."""
         step = max(1, batch_size // self.noise_bank.shape[0])
-
-        def run(start, stop):
-            return self(X[start:stop].to(device)).float().cpu()
-
-        if not self.unet.training:
-            # A fitted or loaded U-Net is already in eval mode: no toggling,
-            # so concurrent predictions share no state that changes.
-            out, _ = map_batches(run, X.shape[0], step, "embedding")
-            return torch.cat(out)
-        self.unet.eval()
+        # A fitted or loaded U-Net is already in eval mode and is left as it
+        # is, so concurrent predictions share no state that changes; only a
+        # U-Net in training (fine-tuning) is switched, and back.
+        training = self.unet.training
+        if training:
+            self.unet.eval()
         try:
-            out, _ = map_batches(run, X.shape[0], step, "embedding")
+            out, _ = map_batches(lambda start, stop: self(X[start:stop].to(device)).float().cpu(),
+                                 X.shape[0], step, "embedding")
         finally:
-            self.unet.train()
+            if training:
+                self.unet.train()
         return torch.cat(out)
 
 

@@ -366,6 +366,9 @@ def _verify_checksums(path, meta):
 def _estimator_from_params(cls, meta, device):
     from sklearn.utils._param_validation import validate_parameter_constraints
 
+    from ._input import _as_chw
+    from ._pretrain import check_unet_channels
+
     defaults = cls().get_params(deep=False)
     meta.keys("params", set(defaults) - set(_ADDED_PARAMS), optional=_ADDED_PARAMS)
     params = dict(_ADDED_PARAMS)
@@ -385,8 +388,10 @@ def _estimator_from_params(cls, meta, device):
     if params["unet"] is not None:
         meta.fail("params.unet", "must be null: the U-Net is the folder's unet/")
     est = cls(**params)
-    checks = (("timesteps", est._check_timesteps), ("unet_channels", _check_channels(est)),
-              ("image_shape", _check_image_shape(est)), ("layers", _check_layers(est)))
+    checks = (("timesteps", est._check_timesteps),
+              ("unet_channels", lambda: check_unet_channels(est.unet_channels)),
+              ("image_shape", lambda: est.image_shape is None or _as_chw(est.image_shape)),
+              ("layers", lambda: _check_layers(est.layers)))
     for name, check in checks:
         try:
             check()
@@ -395,25 +400,10 @@ def _estimator_from_params(cls, meta, device):
     return est
 
 
-def _check_channels(est):
-    from ._pretrain import check_unet_channels
-
-    return lambda: check_unet_channels(est.unet_channels)
-
-
-def _check_image_shape(est):
-    from ._input import _as_chw
-
-    return lambda: est.image_shape is None or _as_chw(est.image_shape)
-
-
-def _check_layers(est):
-    def check():
-        if not isinstance(est.layers, str) and not (
-                est.layers and all(isinstance(n, str) for n in est.layers)):
-            raise ValueError(f"layers must be 'all' or a non-empty list of names; "
-                             f"got {est.layers!r}")
-    return check
+def _check_layers(layers):
+    """The form of ``layers``; which names the U-Net has is checked at fit."""
+    if not isinstance(layers, str) and not (layers and all(isinstance(n, str) for n in layers)):
+        raise ValueError(f"layers must be 'all' or a non-empty list of names; got {layers!r}")
 
 
 def _read_layout(meta):
