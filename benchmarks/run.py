@@ -31,6 +31,10 @@ Methods (``--methods``, comma-separated; default all):
 - ``diec_ward``: ``init="ward", fine_tune_target="dec"``: the defaults before
   the UMAP start (Ward start, DEC's target).
 - ``kmeans``: scikit-learn ``KMeans(n_clusters=k, n_init=10)`` on pixels.
+- ``umap_kmeans``: N2D's recipe on pixels, what a user would try first:
+  ``umap.UMAP(n_neighbors=15, min_dist=0.0, n_components=min(k, 10))``
+  (umap-learn's default neighbourhood and its own neighbour search), then
+  ``KMeans(n_clusters=k, n_init=10)`` in that embedding.
 - ``clustpy_dec``, ``clustpy_idec``: ClustPy's ``DEC`` and ``IDEC`` with their
   defaults (``n_clusters``, ``random_state`` and ``device`` given), on
   flattened pixels z-normalised with the dataset's global mean and standard
@@ -98,7 +102,8 @@ DIEC_METHODS = {
     "diec_ward": {"init": "ward", "fine_tune_target": "dec"},
 }
 CLUSTPY_METHODS = {"clustpy_dec": "DEC", "clustpy_idec": "IDEC"}
-METHODS = [*DIEC_METHODS, "kmeans", *CLUSTPY_METHODS]
+PIXEL_METHODS = ("kmeans", "umap_kmeans")
+METHODS = [*DIEC_METHODS, *PIXEL_METHODS, *CLUSTPY_METHODS]
 CLUSTPY_PREPROCESSING = "flattened pixels, (X - X.mean()) / X.std() over the whole dataset"
 
 
@@ -181,14 +186,24 @@ def _weights_sha256(unet):
     return digest.hexdigest()
 
 
-def _run_kmeans(method, X, k, seed, quick, device, backbone):
+def _run_pixels(method, X, k, seed, quick, device, backbone):
     from sklearn.cluster import KMeans
 
     params = {"n_clusters": k, "n_init": 10, "random_state": seed}
     X2 = X.reshape(len(X), -1)
+    if method == "umap_kmeans":
+        import umap  # numba compiles on import: not part of the fit's time
+
+        umap_params = {"n_neighbors": 15, "min_dist": 0.0, "n_components": min(k, 10),
+                       "random_state": seed}
     rss_before = _maxrss_mb()
     tic = time.perf_counter()
-    labels = KMeans(**params).fit_predict(X2)
+    if method == "umap_kmeans":
+        X2 = umap.UMAP(**umap_params).fit_transform(X2)
+        params = {"umap": umap_params, "kmeans": params}
+        labels = KMeans(**params["kmeans"]).fit_predict(X2)
+    else:
+        labels = KMeans(**params).fit_predict(X2)
     return {"labels": labels, "fit_s": time.perf_counter() - tic, "params": params,
             "rss_before_fit_mb": rss_before, "torch_device": None}
 
@@ -271,7 +286,7 @@ def _runner(method):
         return _run_diec
     if method in CLUSTPY_METHODS:
         return _run_clustpy
-    return _run_kmeans
+    return _run_pixels
 
 
 def run_single(spec_path):
@@ -408,7 +423,8 @@ def main(argv=None):
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="digits",
-                        help="digits, usps, mnist_test or mnist (see benchmarks/_data.py)")
+                        help="digits, usps, mnist_test, mnist, lt_usps, lt_mnist_test, yale or pie "
+                             "(see benchmarks/_data.py)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated, from {', '.join(METHODS)}")
     parser.add_argument("--seeds", default="0,1,2")
