@@ -300,8 +300,9 @@ def run_single(spec_path):
     # The checkout's skdiec, not whichever one is installed.
     sys.path.insert(0, str(ROOT))
     X = np.load(spec["data"])
-    out = _runner(spec["method"])(spec["method"], X, spec["n_clusters"], spec["seed"],
-                                   spec["quick"], spec["device"], spec["backbone"])
+    runner = _runner(spec["method"])
+    out = runner(spec["method"], X, spec["n_clusters"], spec["seed"], spec["quick"],
+                 spec["device"], spec["backbone"])
     if "skipped" not in out:
         out["peak_rss_mb"] = _maxrss_mb()
         torch = sys.modules.get("torch")
