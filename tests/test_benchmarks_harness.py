@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 import sys
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -127,3 +128,49 @@ def test_kept_backbones_reproduce_their_fits(tmp_path):
     assert loaded["labels_sha256"] == before["diec"]["labels_sha256"]
     assert loaded["timings"]["pretrain"] < pretrain_s
     assert 0 < loaded["shared_pretrain_s"] <= pretrain_s
+
+
+def test_long_tailed_subsets_fall_ten_to_one_and_do_not_depend_on_a_run():
+    data = _module("_data")
+    sizes = data.long_tailed_sizes(10)
+    assert sizes[0] == 700 and sizes[-1] == 70 and (np.diff(sizes) < 0).all()
+    rng = np.random.RandomState(1)
+    X, y = rng.rand(2000, 4, 4), np.repeat(np.arange(10), 200)
+    Xs, ys = data.long_tailed(X, y, largest=100)
+    assert np.bincount(ys).tolist() == data.long_tailed_sizes(10, largest=100).tolist()
+    again = data.long_tailed(X, y, largest=100)
+    assert np.array_equal(again[0], Xs) and np.array_equal(again[1], ys)
+    # Each kept image is a row of X with its own label, in X's order.
+    rows = [int(np.flatnonzero((X == image).all(axis=(1, 2)))[0]) for image in Xs]
+    assert rows == sorted(rows) and np.array_equal(y[rows], ys)
+    with pytest.raises(ValueError, match="class 0 has 200 images"):
+        data.long_tailed(X, y, largest=300)
+
+
+def test_suite_table_compares_diec_with_umap_kmeans_per_dataset():
+    suite = _module("suite")
+    saved = list(sys.path)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        def line(dataset, method, seed, acc, nmi, **extra):
+            return dict(dataset=dataset, n_samples=100, method=method, seed=seed, acc=acc,
+                        nmi=nmi, fit_s=10.0, **extra)
+
+        rows = [line("yale", "umap_kmeans", 0, 0.60, 0.70),
+                line("yale", "umap_kmeans", 1, 0.62, 0.70),
+                line("yale", "diec", 0, 0.70, 0.60, acc_init=0.69),
+                line("yale", "diec", 1, 0.72, 0.80, acc_init=0.75),
+                line("digits", "diec", 0, 0.90, 0.85, acc_init=0.87),
+                line("digits", "umap_kmeans", 0, 0.88, 0.84),
+                line("digits", "umap_kmeans", 0, 0.95, 0.90, quick=True)]
+        text = suite.suite_table(rows)
+    finally:
+        sys.path[:] = saved
+    lines = text.splitlines()
+    # Suite order, not the order of the lines; a quick line never counts.
+    assert lines[2].startswith("| digits (100) | 0 |")
+    assert "yes (+0.020 ACC, +0.010 NMI; 1 seeds)" in lines[2]
+    yale = lines[3]
+    assert "| 0.610 / 0.700 | 0.710 / 0.700 | 0.720 | -0.010 |" in yale
+    assert "yes (+0.100 ACC, +0.000 NMI; 2 seeds)" in yale
+    assert "Mean fine-tuning gain over the 2 datasets with DiEC lines: +0.010 ACC." in text

@@ -1,0 +1,121 @@
+"""Search scores on every cell of kept backbones: which cell each would pick,
+and how well that cell clusters.
+
+    python benchmarks/exploration/search_scores.py DATASET SEEDS MEMORY_DIR [OUT.npz]
+
+For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the kept
+backbone and start (nothing is pretrained when the suite kept them), then on
+the fit's own search subset and noise bank every (layer, timestep) cell of
+``TIMESTEPS`` is projected (PCA, 32 dimensions), partitioned by Ward (as the
+search does) and scored by:
+
+- ``size_entropy``: the default (assumes clusters of about equal size);
+- ``modularity``: Newman's modularity of the Ward partition on the cell's own
+  ``m``-nearest-neighbour graph, ``m = min(15, n / (2 k))`` (no size prior
+  beyond the graph's);
+- ``silhouette``;
+- ``umap_modularity``: modularity, on the same graph, of UMAP + k-means'
+  partition of the cell (below) instead of Ward's.
+
+Each cell's quality is the ACC of Ward's partition and of UMAP + k-means on
+the subset (15 neighbours, capped as above). Prints the cell each score
+picks by the search's rule (COL: best mean over the coarse timesteps; COT:
+COL's best timestep) and its quality, against the best cell. The labels only
+score.
+"""
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
+
+from scipy.stats import spearmanr  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.metrics import silhouette_score  # noqa: E402
+
+from skdiec import DiEC, _backbone, _features, _init, _search, _seeding  # noqa: E402
+from skdiec.metrics import clustering_accuracy  # noqa: E402
+
+TIMESTEPS = (1, 10, 25, 50, 100, 150, 200, 250)
+COARSE = (1, 25, 50, 100, 200)
+
+
+def graph_neighbours(n, k):
+    return max(3, min(_init.GRAPH_N_NEIGHBORS, n // (2 * k)))
+
+
+def umap_kmeans(Z, k, m, seed=0):
+    import umap
+
+    emb = umap.UMAP(n_components=min(10, k), n_neighbors=m, min_dist=0.0, random_state=seed,
+                    n_jobs=1).fit_transform(Z)
+    return KMeans(k, n_init=10, random_state=seed).fit_predict(emb)
+
+
+def cells(dataset, seed, memory):
+    from _data import load
+
+    X, y = load(dataset)
+    X = np.asarray(X, dtype=np.float32)
+    k = int(np.unique(y).size)
+    est = DiEC(n_clusters=k, random_state=seed, max_iter=0, device="cpu", memory=memory).fit(X)
+    subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
+    subset = np.sort(np.random.RandomState(subset_seed).choice(
+        len(X), min(len(X), est.search_n_samples), replace=False))
+    images = est._layout.to_tensor(X[subset].reshape(len(subset), -1))
+    sched = _backbone.make_scheduler()
+    names = list(est.search_layers_)
+    ys = y[subset]
+    m = graph_neighbours(len(subset), k)
+    rows = {}
+    for t in TIMESTEPS:
+        feats = _features.extract_features(est.unet_, sched, images, t, names, est._noise_bank,
+                                           est.pooling, 256, "cpu")
+        for name in names:
+            Z = _search.project(feats.pop(name), 32, 0)
+            labels = _search.partition(Z, k, "ward", 0)
+            graph = _init._knn_graph(_init._nearest(Z, m + 1)[1][:, 1:])
+            umap_labels = umap_kmeans(Z, k, m)
+            rows[(name, t)] = {
+                "size_entropy": _search._size_entropy(Z, labels, 0),
+                "modularity": _init._modularity(graph, labels),
+                "silhouette": silhouette_score(Z, labels),
+                "ward_acc": clustering_accuracy(ys, labels),
+                "umap_modularity": _init._modularity(graph, umap_labels),
+                "umap_acc": clustering_accuracy(ys, umap_labels),
+            }
+        print(f"  t={t} done", flush=True)
+    return est, names, rows
+
+
+def pick(names, rows, score):
+    col = max(names, key=lambda name: np.mean([rows[(name, t)][score] for t in COARSE]))
+    cot = max(TIMESTEPS, key=lambda t: rows[(col, t)][score])
+    return col, cot
+
+
+def main(dataset, seeds, memory):
+    warnings.filterwarnings("ignore")
+    for seed in [int(s) for s in seeds.split(",")]:
+        est, names, rows = cells(dataset, seed, memory)
+        best_w = max(rows, key=lambda c: rows[c]["ward_acc"])
+        best_u = max(rows, key=lambda c: rows[c]["umap_acc"])
+        print(f"{dataset} seed {seed}: fit's cell {est.col_}@{int(est.cot_)}; best Ward cell "
+              f"{best_w} {rows[best_w]['ward_acc']:.3f}; best UMAP cell {best_u} "
+              f"{rows[best_u]['umap_acc']:.3f}", flush=True)
+        for score in ("size_entropy", "modularity", "silhouette", "umap_modularity"):
+            cell = pick(names, rows, score)
+            vals = np.array([rows[c][score] for c in rows])
+            w = np.array([rows[c]["ward_acc"] for c in rows])
+            u = np.array([rows[c]["umap_acc"] for c in rows])
+            print(f"  {score:12s} picks {cell[0]}@{cell[1]}: Ward {rows[cell]['ward_acc']:.3f} "
+                  f"UMAP {rows[cell]['umap_acc']:.3f}; rank corr. with Ward "
+                  f"{spearmanr(vals, w)[0]:+.2f}, UMAP {spearmanr(vals, u)[0]:+.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
