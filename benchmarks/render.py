@@ -350,8 +350,8 @@ def render_harness(rows, figures=None):
     out = []
     for (dataset, n, quick), methods in _groups(rows).items():
         rs = [r for group in methods.values() for r in group]
-        out.append(f"### {dataset} (n={n})" + (" — QUICK SMOKE TEST, not benchmark numbers"
-                                                 if quick else ""))
+        quick_note = " — QUICK SMOKE TEST, not benchmark numbers" if quick else ""
+        out.append(f"### {dataset} (n={n}){quick_note}")
         out += [""] + _provenance(rs) + ["", summary_table(rs)]
         if any(r.get("backbone") == "reused" for r in rs):
             out.append("\n† Fit time without the pretraining shared with `diec` of the same "

@@ -4,7 +4,8 @@ Three ways to find it, by the estimator's ``init``:
 
 - ``"umap"``: k-means in a UMAP embedding of the clustering space (at 15,
   30 and 50 neighbours, the partition with the best modularity on the
-  15-nearest-neighbour graph of the clustering space). UMAP
+  15-nearest-neighbour graph of the clustering space; every neighbourhood
+  capped at half the mean cluster size, see :func:`neighbourhood_cap`). UMAP
   keeps the k-nearest-neighbour manifold of the features, so clusters that
   are elongated or curved in the clustering space (a digit's writing
   styles) come out whole, where a partition by distances to centroids cuts
@@ -40,6 +41,8 @@ UMAP_N_NEIGHBORS = (15, 30, 50)
 UMAP_MAX_COMPONENTS = 10
 # Neighbours per sample of the graph whose modularity chooses the start.
 GRAPH_N_NEIGHBORS = 15
+# The smallest neighbourhood the cap below leaves.
+MIN_NEIGHBORS = 3
 
 
 def initial_partition(Z, n_clusters, method, rng):
@@ -94,12 +97,13 @@ def _umap_kmeans(Z, n_clusters, seed):
     against 0.959 for the best candidate each time (BENCHMARKS.md, "The
     start's choice between neighbourhood sizes").
     """
-    sizes = _neighbourhood_sizes(Z.shape[0])
-    neighbours = _nearest(Z, max(sizes[-1], GRAPH_N_NEIGHBORS + 1))
+    sizes = _neighbourhood_sizes(Z.shape[0], n_clusters)
+    graph_neighbours = _graph_neighbours(Z.shape[0], n_clusters)
+    neighbours = _nearest(Z, max(sizes[-1], graph_neighbours + 1))
     candidates = _umap_candidates(Z, n_clusters, seed, neighbours=neighbours)
     if len(sizes) == 1:
         return next(candidates)[1]
-    graph = _knn_graph(neighbours[1][:, 1:GRAPH_N_NEIGHBORS + 1])
+    graph = _knn_graph(neighbours[1][:, 1:graph_neighbours + 1])
     best, best_score = None, -np.inf
     for _, labels in candidates:
         score = _modularity(graph, labels)
@@ -140,9 +144,30 @@ def _modularity(A, labels):
     return float(inside - expected)
 
 
-def _neighbourhood_sizes(n):
-    """``UMAP_N_NEIGHBORS`` that ``n`` samples allow, without repeats."""
-    return sorted({max(2, min(k, n - 1)) for k in UMAP_N_NEIGHBORS})
+def neighbourhood_cap(n_samples, n_clusters):
+    """The largest neighbourhood the start uses: half the mean cluster size
+    ``n_samples / n_clusters``, at least ``MIN_NEIGHBORS``.
+
+    A neighbourhood larger than a cluster joins each sample to other
+    clusters, and UMAP and the modularity graph then see the clusters
+    merged: with 11 images per identity (Yale's faces), 15-50 neighbours
+    gave a start of ACC 0.44, 5 neighbours 0.50 (BENCHMARKS.md, "The
+    development suite"). Clusters of 100 images or more on average (every
+    digit set) are left as they were.
+    """
+    return max(MIN_NEIGHBORS, n_samples // (2 * max(n_clusters, 1)))
+
+
+def _neighbourhood_sizes(n, n_clusters):
+    """``UMAP_N_NEIGHBORS`` under :func:`neighbourhood_cap` that ``n``
+    samples allow, without repeats."""
+    cap = neighbourhood_cap(n, n_clusters)
+    return sorted({max(2, min(k, cap, n - 1)) for k in UMAP_N_NEIGHBORS})
+
+
+def _graph_neighbours(n, n_clusters):
+    """Neighbours per sample of the graph whose modularity chooses the start."""
+    return max(1, min(GRAPH_N_NEIGHBORS, neighbourhood_cap(n, n_clusters), n - 1))
 
 
 def _umap_candidates(Z, n_clusters, seed, neighbours=None):
@@ -154,7 +179,7 @@ def _umap_candidates(Z, n_clusters, seed, neighbours=None):
     import umap  # numba compiles on import: only pay for it when used
 
     n = Z.shape[0]
-    sizes = _neighbourhood_sizes(n)
+    sizes = _neighbourhood_sizes(n, n_clusters)
     # Spectral initialisation needs fewer dimensions than samples.
     n_components = max(1, min(UMAP_MAX_COMPONENTS, max(2, n_clusters), n - 2))
     # The spectral start solves for n_components + 1 eigenvectors of the

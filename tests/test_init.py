@@ -142,3 +142,41 @@ def test_the_umap_start_leaves_torch_threads_as_they_were():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n, k, sizes, graph", [
+    (1797, 10, [15, 30, 50], 15),  # clusters of 180: as before the cap
+    (2862, 10, [15, 30, 50], 15),
+    (165, 15, [5], 5),             # Yale: 11 images per identity
+    (400, 40, [5], 5),
+    (30, 10, [3], 3),              # never below MIN_NEIGHBORS
+])
+def test_the_start_caps_its_neighbourhoods_at_half_the_mean_cluster(n, k, sizes, graph):
+    assert _init._neighbourhood_sizes(n, k) == sizes
+    assert _init._graph_neighbours(n, k) == graph
+
+
+def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
+    # Many small clusters: every UMAP run and the modularity graph must stay
+    # inside a cluster's size, not at the fixed 15-50 neighbours.
+    X, _ = make_blobs(165, centers=15, n_features=8, random_state=0)
+    seen = {}
+    real_candidates, real_graph = _init._umap_candidates, _init._knn_graph
+
+    def candidates(Z, n_clusters, seed, neighbours=None):
+        for size, labels in real_candidates(Z, n_clusters, seed, neighbours=neighbours):
+            seen.setdefault("sizes", []).append(size)
+            yield size, labels
+
+    def graph(indices):
+        seen["graph"] = indices.shape[1]
+        return real_graph(indices)
+
+    monkeypatch.setattr(_init, "_umap_candidates", candidates)
+    monkeypatch.setattr(_init, "_knn_graph", graph)
+    labels, _ = _init.initial_partition(X, 15, "umap", np.random.RandomState(0))
+    assert seen == {"sizes": [5]} and np.unique(labels).size == 15
+    X, _ = make_blobs(400, centers=4, n_features=8, random_state=0)
+    seen.clear()
+    _init.initial_partition(X, 4, "umap", np.random.RandomState(0))
+    assert seen == {"sizes": [15, 30, 50], "graph": 15}

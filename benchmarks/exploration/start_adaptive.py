@@ -15,6 +15,7 @@ UMAP seeds 0-2 prints the ACC and NMI of each rule's start:
 - ``*_gmm``: the same sizes, each embedding partitioned by k-means and by a
   Gaussian mixture with full covariances started from k-means' partition
   (free weights: clusters of unequal size); modularity picks among all;
+- ``capped_gmm_only``: capped sizes, the Gaussian mixture's partition only;
 - ``best``: the best candidate of ``capped_gmm`` by ACC (an oracle, not a rule).
 
 The labels only score.
@@ -120,6 +121,7 @@ def main(argv=None):
                                       g_fixed),
                     "capped_gmm": pick(cands, [(s, p) for s in cap for p in ("kmeans", "gmm")],
                                        g_cap),
+                    "capped_gmm_only": pick(cands, [(s, "gmm") for s in cap], g_cap),
                 }
                 keys = [(s, p) for s in cap for p in ("kmeans", "gmm")]
                 rules["best"] = max(((cands[key], key) for key in keys),
