@@ -4,18 +4,25 @@ This part of a fit depends on the U-Net, the images, the search and start
 parameters and their seeds, but not on anything fine-tuning does
 (``alpha``, ``learning_rate``, ``max_iter``, ``denoising_weight``, ...). So
 with ``memory`` it is cached like the pretrained U-Net, keyed on the
-U-Net's weights (:func:`cached_find_start`): a model selection over the
-fine-tuning parameters searches once per split of the data.
+U-Net's weights (:func:`cached_find_start`) and on the source of the
+modules that compute it (a changed search or start rule is another key,
+also in a development checkout whose version string has not moved): a model
+selection over the fine-tuning parameters searches once per split of the
+data.
 """
 
 from dataclasses import dataclass
+import sys
 import time
 
 import numpy as np
 import torch
 
-from . import _backbone, _cache, _dec, _init, _search
+from . import _backbone, _cache, _dec, _features, _init, _search
 from ._torch_utils import make_generator
+
+# The modules whose code decides a search and start (keyed in the cache).
+_START_CODE = (_backbone, _dec, _features, _init, _search)
 
 
 @dataclass
@@ -98,7 +105,8 @@ def cached_find_start(memory, unet, images, **params):
     if getattr(memory, "location", None) is None or callable(params["score"]):
         return find_start(unet, images, **params), False
     key = _cache.cache_key(params["device"],
-                           unet_sha256=_backbone.state_sha256(unet.state_dict()))
+                           unet_sha256=_backbone.state_sha256(unet.state_dict()),
+                           code_sha256=_cache.source_sha256(*_START_CODE, sys.modules[__name__]))
     tic = time.perf_counter()
     entry, from_cache = _cache.cached_call(
         memory, _start_entry, (unet, images.numpy(), key), params,
