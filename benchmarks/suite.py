@@ -68,7 +68,7 @@ def suite_table(rows, include_quick=False):
         return (f"{np.mean([r['acc'] for r in rs]):.3f} / "
                 f"{np.mean([r['nmi'] for r in rs]):.3f}")
 
-    gains = []
+    gains, marked = [], False
     for dataset in order:
         methods = by[dataset]
         diec = methods.get("diec", [])
@@ -80,8 +80,10 @@ def suite_table(rows, include_quick=False):
         if diec:
             gain = np.mean([r["acc"] - r["acc_init"] for r in diec])
             gains.append(gain)
+            reused = any(r.get("backbone") == "reused" for r in diec)
             cells += [f"{np.mean([r['acc_init'] for r in diec]):.3f}", f"{gain:+.3f}",
-                      f"{np.mean([r['fit_s'] for r in diec]):.0f}"]
+                      f"{np.mean([r['fit_s'] for r in diec]):.0f}" + (" †" if reused else "")]
+            marked = marked or reused
         else:
             cells += ["–", "–", "–"]
         if diec and umap_rs:
@@ -96,6 +98,10 @@ def suite_table(rows, include_quick=False):
         else:
             cells.append("–")
         out.append("| " + " | ".join(cells) + " |")
+    if marked:
+        out.append("")
+        out.append("† Fit time without pretraining: the backbone was read from "
+                   "`--backbone-dir`.")
     if gains:
         out.append("")
         out.append(f"Mean fine-tuning gain over the {len(gains)} datasets with DiEC lines: "

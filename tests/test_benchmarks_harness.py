@@ -159,7 +159,7 @@ def test_suite_table_compares_diec_with_umap_kmeans_per_dataset():
         rows = [line("yale", "umap_kmeans", 0, 0.60, 0.70),
                 line("yale", "umap_kmeans", 1, 0.62, 0.70),
                 line("yale", "diec", 0, 0.70, 0.60, acc_init=0.69),
-                line("yale", "diec", 1, 0.72, 0.80, acc_init=0.75),
+                line("yale", "diec", 1, 0.72, 0.80, acc_init=0.75, backbone="reused"),
                 line("digits", "diec", 0, 0.90, 0.85, acc_init=0.87),
                 line("digits", "umap_kmeans", 0, 0.88, 0.84),
                 line("digits", "umap_kmeans", 0, 0.95, 0.90, quick=True)]
@@ -171,6 +171,7 @@ def test_suite_table_compares_diec_with_umap_kmeans_per_dataset():
     assert lines[2].startswith("| digits (100) | 0 |")
     assert "yes (+0.020 ACC, +0.010 NMI; 1 seeds)" in lines[2]
     yale = lines[3]
-    assert "| 0.610 / 0.700 | 0.710 / 0.700 | 0.720 | -0.010 |" in yale
+    assert "| 0.610 / 0.700 | 0.710 / 0.700 | 0.720 | -0.010 | 10 † |" in yale
+    assert "| 10 |" in lines[2] and "† Fit time without pretraining" in text
     assert "yes (+0.100 ACC, +0.000 NMI; 2 seeds)" in yale
     assert "Mean fine-tuning gain over the 2 datasets with DiEC lines: +0.010 ACC." in text
