@@ -7,6 +7,7 @@ training steps, the schedule DDPM checkpoints are trained with; its
 
 import copy
 import hashlib
+import inspect
 import math
 import os
 import warnings
@@ -102,6 +103,17 @@ def state_sha256(state):
         digest.update(str(value.dtype).encode())
         digest.update(str(value.shape).encode())
         digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def source_sha256(*modules):
+    """SHA-256 of the source files of ``modules``: a cache key part for
+    results whose code changes between releases (a development checkout
+    keeps one version string across many changes of the start's rules)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        with open(inspect.getsourcefile(module), "rb") as fh:
+            digest.update(fh.read())
     return digest.hexdigest()
 
 

@@ -21,8 +21,6 @@ everything the result depends on.
 """
 
 import copy
-import hashlib
-import inspect
 import os
 import threading
 import warnings
@@ -99,17 +97,6 @@ def cache_key(device, **parts):
     """The parts of a cache key every entry has: device type (CPU and GPU
     kernels round differently) and library versions, with ``parts``."""
     return dict(parts, device_type=torch.device(device).type, versions=library_versions())
-
-
-def source_sha256(*modules):
-    """SHA-256 of the source files of ``modules``: a cache key part for
-    results whose code changes between releases (a development checkout
-    keeps one version string across many changes of the start's rules)."""
-    digest = hashlib.sha256()
-    for module in modules:
-        with open(inspect.getsourcefile(module), "rb") as fh:
-            digest.update(fh.read())
-    return digest.hexdigest()
 
 
 def _train(unet, images, *, epochs, learning_rate, max_timestep, batch_size, seed, device,

@@ -158,7 +158,9 @@ class DiffusionEmbeddedClustering(
         found: k-means in a UMAP embedding of the clustering space (the
         k-nearest-neighbour manifold of the features; N2D's recipe; at 15, 30
         and 50 neighbours, the partition with the best modularity on the
-        15-nearest-neighbour graph of the clustering space wins), Ward
+        15-nearest-neighbour graph of the clustering space wins; every
+        neighbourhood is capped at half the mean cluster size
+        ``n_samples / (2 * n_clusters)``, at least 3), Ward
         linkage (deterministic; on at most 5000 samples, a random subset
         beyond that, whose centroids label the rest) or k-means (10
         restarts). The initial centres are the centroids of the partition.

@@ -106,7 +106,7 @@ def cached_find_start(memory, unet, images, **params):
         return find_start(unet, images, **params), False
     key = _cache.cache_key(params["device"],
                            unet_sha256=_backbone.state_sha256(unet.state_dict()),
-                           code_sha256=_cache.source_sha256(*_START_CODE, sys.modules[__name__]))
+                           code_sha256=_backbone.source_sha256(*_START_CODE, _this_module()))
     tic = time.perf_counter()
     entry, from_cache = _cache.cached_call(
         memory, _start_entry, (unet, images.numpy(), key), params,
@@ -116,6 +116,10 @@ def cached_find_start(memory, unet, images, **params):
     if from_cache:  # the time it took here: reading, not searching
         start.search_s, start.init_s = time.perf_counter() - tic, 0.0
     return start, from_cache
+
+
+def _this_module():
+    return sys.modules[__name__]
 
 
 def _entry_problem(entry, n_samples, n_clusters):

@@ -106,13 +106,14 @@ def test_later_stage_parameters_share_the_backbone_and_the_start(digits, fitted,
 def test_a_changed_start_rule_is_not_answered_from_memory(digits, tmp_path, monkeypatch):
     # A development checkout changes the start's code without a new version:
     # the search and start are computed again, on the cached U-Net.
-    from skdiec import _cache
+    from skdiec import _backbone
 
     X, _ = digits
     params = dict(FAST, n_clusters=3, random_state=0, memory=tmp_path)
     DiEC(**params).fit(X)
-    real = _cache.source_sha256
-    monkeypatch.setattr(_cache, "source_sha256", lambda *modules: real(*modules) + "-changed")
+    real = _backbone.source_sha256
+    monkeypatch.setattr(_backbone, "source_sha256",
+                        lambda *modules: real(*modules) + "-changed")
     DiEC(**params).fit(X)
     assert len(_entries(tmp_path)) == 1 and len(_entries(tmp_path, "_start_entry")) == 2
 

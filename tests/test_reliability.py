@@ -417,4 +417,7 @@ def test_other_parameters_can_change_after_fit(fitted, digits):
                                            verbose=0, search_n_samples=10, init="kmeans",
                                            timesteps=np.array([10, 100]), alpha=np.float64(1))
     X = digits[0][:30]
-    np.testing.assert_array_equal(est.predict_proba(X), fitted.predict_proba(X))
+    # batch_size=8 embeds in other batches than the fit's 64, and the U-Net's
+    # kernels round other batch sizes differently (seen on one thread): the
+    # same predictions up to float32 rounding.
+    np.testing.assert_allclose(est.predict_proba(X), fitted.predict_proba(X), rtol=0, atol=1e-6)
