@@ -30,6 +30,8 @@ Methods (``--methods``, comma-separated; default all):
   the target at the start's partition.
 - ``diec_ward``: ``init="ward", fine_tune_target="dec"``: the defaults before
   the UMAP start (Ward start, DEC's target).
+- ``diec_silhouette``: ``search_score="silhouette"``, which the user guide
+  suggests for clusters of very unequal size.
 - ``kmeans``: scikit-learn ``KMeans(n_clusters=k, n_init=10)`` on pixels.
 - ``umap_kmeans``: N2D's recipe on pixels, what a user would try first:
   ``umap.UMAP(n_neighbors=15, min_dist=0.0, n_components=min(k, 10))``
@@ -100,6 +102,7 @@ DIEC_METHODS = {
     "diec_no_denoising": {"denoising_weight": 0.0},
     "diec_dec_target": {"fine_tune_target": "dec"},
     "diec_ward": {"init": "ward", "fine_tune_target": "dec"},
+    "diec_silhouette": {"search_score": "silhouette"},
 }
 CLUSTPY_METHODS = {"clustpy_dec": "DEC", "clustpy_idec": "IDEC"}
 PIXEL_METHODS = ("kmeans", "umap_kmeans")
