@@ -149,7 +149,8 @@ class DiffusionEmbeddedClustering(
         blurs classes together forces a partition into ``n_clusters`` to
         merge some and split others, which makes the sizes uneven. It
         assumes clusters of roughly equal size, as DEC's target distribution
-        does; for strongly unequal clusters use "silhouette".
+        does (on long-tailed data "silhouette" did no better: see the user
+        guide).
         "spectral_silhouette" measures the silhouette in a spectral embedding
         of the k-nearest-neighbour graph.
 
