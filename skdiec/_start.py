@@ -21,8 +21,9 @@ import torch
 from . import _backbone, _cache, _dec, _features, _init, _search
 from ._torch_utils import make_generator
 
-# The modules whose code decides a search and start (keyed in the cache).
-_START_CODE = (_backbone, _dec, _features, _init, _search)
+# The modules whose code decides a search and start (keyed in the cache),
+# this one included.
+_START_CODE = (_backbone, _dec, _features, _init, _search, sys.modules[__name__])
 
 
 @dataclass
@@ -106,7 +107,7 @@ def cached_find_start(memory, unet, images, **params):
         return find_start(unet, images, **params), False
     key = _cache.cache_key(params["device"],
                            unet_sha256=_backbone.state_sha256(unet.state_dict()),
-                           code_sha256=_backbone.source_sha256(*_START_CODE, _this_module()))
+                           code_sha256=_backbone.source_sha256(*_START_CODE))
     tic = time.perf_counter()
     entry, from_cache = _cache.cached_call(
         memory, _start_entry, (unet, images.numpy(), key), params,
@@ -116,10 +117,6 @@ def cached_find_start(memory, unet, images, **params):
     if from_cache:  # the time it took here: reading, not searching
         start.search_s, start.init_s = time.perf_counter() - tic, 0.0
     return start, from_cache
-
-
-def _this_module():
-    return sys.modules[__name__]
 
 
 def _entry_problem(entry, n_samples, n_clusters):

@@ -44,10 +44,6 @@ TIMESTEPS = (1, 10, 25, 50, 100, 150, 200, 250)
 COARSE = (1, 25, 50, 100, 200)
 
 
-def graph_neighbours(n, k):
-    return max(3, min(_init.GRAPH_N_NEIGHBORS, n // (2 * k)))
-
-
 def umap_kmeans(Z, k, m, seed=0):
     import umap
 
@@ -70,7 +66,7 @@ def cells(dataset, seed, memory):
     sched = _backbone.make_scheduler()
     names = list(est.search_layers_)
     ys = y[subset]
-    m = graph_neighbours(len(subset), k)
+    m = _init._graph_neighbours(len(subset), k)
     rows = {}
     for t in TIMESTEPS:
         feats = _features.extract_features(est.unet_, sched, images, t, names, est._noise_bank,

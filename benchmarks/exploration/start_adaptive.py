@@ -11,7 +11,8 @@ UMAP seeds 0-2 prints the ACC and NMI of each rule's start:
 - ``fixed``: today's default (15, 30, 50 neighbours; k-means with 10 runs;
   modularity on the 15-NN graph of ``Z`` picks the size);
 - ``capped``: every neighbourhood (the UMAP sizes and the modularity graph)
-  capped at half the mean cluster size ``n / (2 k)``, at least 3;
+  capped at half the mean cluster size ``n / (2 k)``, at least 3 (the
+  default since, ``skdiec._init.neighbourhood_cap``);
 - ``*_gmm``: the same sizes, each embedding partitioned by k-means and by a
   Gaussian mixture with full covariances started from k-means' partition
   (free weights: clusters of unequal size); modularity picks among all;
@@ -41,11 +42,6 @@ from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 UMAP_SEEDS = (0, 1, 2)
 FIXED = (15, 30, 50)
-
-
-def capped(sizes, n, k):
-    cap = max(3, n // (2 * k))
-    return sorted({max(2, min(s, cap, n - 1)) for s in sizes})
 
 
 def candidates(Z, k, seed, sizes):
@@ -104,16 +100,13 @@ def main(argv=None):
     for dataset in args.dataset:
         for name, Z, y in spaces(args.memory, dataset):
             n, k = Z.shape[0], int(np.unique(y).size)
-            fixed, cap = list(FIXED), capped(FIXED, n, k)
+            fixed, cap = list(FIXED), _init._neighbourhood_sizes(n, k)
             scores = {}
             for seed in UMAP_SEEDS:
                 cands = candidates(Z, k, seed, sorted(set(fixed) | set(cap)))
-                graphs = {}
-                for g in (_init.GRAPH_N_NEIGHBORS, max(3, min(_init.GRAPH_N_NEIGHBORS,
-                                                              n // (2 * k)))):
-                    graphs[g] = _init._knn_graph(_init._nearest(Z, g + 1)[1][:, 1:])
-                g_fixed = graphs[_init.GRAPH_N_NEIGHBORS]
-                g_cap = graphs[max(3, min(_init.GRAPH_N_NEIGHBORS, n // (2 * k)))]
+                g_fixed, g_cap = (_init._knn_graph(_init._nearest(Z, g + 1)[1][:, 1:])
+                                  for g in (_init.GRAPH_N_NEIGHBORS,
+                                            _init._graph_neighbours(n, k)))
                 rules = {
                     "fixed": pick(cands, [(s, "kmeans") for s in fixed], g_fixed),
                     "capped": pick(cands, [(s, "kmeans") for s in cap], g_cap),

@@ -24,7 +24,7 @@ from sklearn.metrics import normalized_mutual_info_score as nmi
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
-from start_adaptive import FIXED, capped, spaces  # noqa: E402
+from start_adaptive import spaces  # noqa: E402
 
 from skdiec import _init  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
@@ -58,8 +58,8 @@ def main(memory, dataset):
 
     for name, Z, y in spaces(memory, dataset):
         n, k = Z.shape[0], int(np.unique(y).size)
-        sizes = capped(FIXED, n, k)
-        g = max(3, min(15, n // (2 * k)))
+        sizes = _init._neighbourhood_sizes(n, k)
+        g = _init._graph_neighbours(n, k)
         dist, idx = _init._nearest(Z, max(max(sizes), g + 1))
         A = _init._knn_graph(idx[:, 1:g + 1])
         res = {"kmeans": [], "merge2k": [], "merge3k": []}

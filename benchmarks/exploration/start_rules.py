@@ -42,9 +42,10 @@ def runs(Z, k, seed):
     """``(n_neighbors, inertia, modularity, labels)`` of every k-means run."""
     import umap
 
-    sizes = _init._neighbourhood_sizes(Z.shape[0])
-    dist, idx = _init._nearest(Z, max(sizes[-1], _init.GRAPH_N_NEIGHBORS + 1))
-    graph = _init._knn_graph(idx[:, 1:_init.GRAPH_N_NEIGHBORS + 1])
+    sizes = _init._neighbourhood_sizes(Z.shape[0], k)
+    g = _init._graph_neighbours(Z.shape[0], k)
+    dist, idx = _init._nearest(Z, max(sizes[-1], g + 1))
+    graph = _init._knn_graph(idx[:, 1:g + 1])
     out = []
     for n_neighbors in sizes:
         embedding = umap.UMAP(n_components=min(_init.UMAP_MAX_COMPONENTS, k), min_dist=0.0,
