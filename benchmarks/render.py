@@ -108,6 +108,24 @@ def render(rows):
 # ------------------------------------------------------- benchmarks/run.py rows
 
 
+def read_lines(paths):
+    """The JSON lines of the results files ``paths``, in order.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+
+    Returns
+    -------
+    rows : list of dict
+    """
+    rows = []
+    for path in paths:
+        with open(path) as fh:
+            rows.extend(json.loads(line) for line in fh if line.strip())
+    return rows
+
+
 def latest_rows(rows):
     """Keep the last line of each (dataset, n_samples, quick, method, seed), in order.
 
@@ -398,10 +416,7 @@ def main(argv=None):
     parser.add_argument("--include-quick", action="store_true",
                         help="also render --quick smoke-test lines (marked as such)")
     args = parser.parse_args(argv)
-    rows = []
-    for path in args.paths:
-        with open(path) as fh:
-            rows.extend(json.loads(line) for line in fh if line.strip())
+    rows = read_lines(args.paths)
     core = [r for r in rows if "harness" not in r]
     harness = latest_rows([r for r in rows if "harness" in r])
     if args.methods:

@@ -192,21 +192,21 @@ def _weights_sha256(unet):
 def _run_pixels(method, X, k, seed, quick, device, backbone):
     from sklearn.cluster import KMeans
 
-    params = {"n_clusters": k, "n_init": 10, "random_state": seed}
-    X2 = X.reshape(len(X), -1)
+    params = kmeans_params = {"n_clusters": k, "n_init": 10, "random_state": seed}
+    reducer = None
     if method == "umap_kmeans":
         import umap  # numba compiles on import: not part of the fit's time
 
         umap_params = {"n_neighbors": 15, "min_dist": 0.0, "n_components": min(k, 10),
                        "random_state": seed}
+        reducer = umap.UMAP(**umap_params)
+        params = {"umap": umap_params, "kmeans": kmeans_params}
+    X2 = X.reshape(len(X), -1)
     rss_before = _maxrss_mb()
     tic = time.perf_counter()
-    if method == "umap_kmeans":
-        X2 = umap.UMAP(**umap_params).fit_transform(X2)
-        params = {"umap": umap_params, "kmeans": params}
-        labels = KMeans(**params["kmeans"]).fit_predict(X2)
-    else:
-        labels = KMeans(**params).fit_predict(X2)
+    if reducer is not None:
+        X2 = reducer.fit_transform(X2)
+    labels = KMeans(**kmeans_params).fit_predict(X2)
     return {"labels": labels, "fit_s": time.perf_counter() - tic, "params": params,
             "rss_before_fit_mb": rss_before, "torch_device": None}
 

@@ -24,7 +24,6 @@ fit time, and whether DiEC is at or above UMAP + k-means.
 """
 
 import argparse
-import json
 from pathlib import Path
 import sys
 
@@ -127,12 +126,11 @@ def main(argv=None):
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     from _data import SUITE
+    from render import read_lines
     import run
 
     if args.render:
-        rows = [json.loads(line) for path in args.render
-                for line in Path(path).read_text().splitlines() if line.strip()]
-        print(suite_table(rows))
+        print(suite_table(read_lines(args.render)))
         return 0
     if not args.out:
         parser.error("--out is required (or --render)")
@@ -150,7 +148,7 @@ def main(argv=None):
         if args.quick:
             argv_run.append("--quick")
         status |= run.main(argv_run)
-    rows = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
+    rows = read_lines([args.out])
     print()
     print(suite_table([r for r in rows if r.get("quick", False) == args.quick],
                       include_quick=args.quick))
