@@ -1,13 +1,17 @@
-"""Backbone stage: build, load or copy a diffusers ``UNet2DModel`` and pretrain it.
+"""Backbone stage: build, load or copy a diffusers ``UNet2DModel`` and
+its noise scheduler, and pretrain the U-Net.
 
-The noise schedule is diffusers' :class:`~diffusers.DDPMScheduler` with 1000
-training steps, the schedule DDPM checkpoints are trained with; its
-``add_noise`` gives ``x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps``.
+The default noise schedule is diffusers' :class:`~diffusers.DDPMScheduler`
+with 1000 training steps, the schedule DDPM checkpoints are trained with;
+its ``add_noise`` gives ``x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps``. A
+pipeline folder's own ``scheduler/``, or any diffusers scheduler given, is
+used instead.
 """
 
 import copy
 import hashlib
 import inspect
+import json
 import math
 import os
 import warnings
@@ -35,7 +39,70 @@ PRETRAINING_KEY = "_skdiec_pretraining"
 
 
 def make_scheduler():
+    """The default noise schedule: DDPM's, with 1000 training steps."""
     return DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS)
+
+
+def load_scheduler(scheduler, unet=None):
+    """A private noise scheduler from the ``scheduler`` parameter.
+
+    None: the ``scheduler/`` a diffusers pipeline folder given as ``unet``
+    holds, else :func:`make_scheduler`. A folder (a scheduler's
+    ``save_pretrained``, or a pipeline folder holding one) is read from
+    disk; a scheduler object is copied from its config, so that fitting
+    never touches the caller's object.
+    """
+    if scheduler is None:
+        folder = _pipeline_scheduler(unet)
+        return make_scheduler() if folder is None else read_scheduler(folder, "unet")
+    if isinstance(scheduler, (str, os.PathLike)):
+        folder = os.fspath(scheduler)
+        if _pipeline_scheduler(folder) is not None:
+            folder = _pipeline_scheduler(folder)
+        return read_scheduler(folder, "scheduler")
+    if not (callable(getattr(scheduler, "add_noise", None))
+            and hasattr(scheduler, "config") and hasattr(type(scheduler), "from_config")):
+        raise TypeError("scheduler must be a diffusers noise scheduler (with add_noise and a "
+                        "config) or a folder written by its save_pretrained; got a "
+                        f"{type(scheduler).__module__}.{type(scheduler).__qualname__}.")
+    return type(scheduler).from_config(scheduler.config)
+
+
+def _pipeline_scheduler(path):
+    """The ``scheduler/`` folder of the pipeline folder ``path``, or None."""
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    folder = os.path.join(os.fspath(path), "scheduler")
+    return folder if os.path.isfile(os.path.join(folder, "scheduler_config.json")) else None
+
+
+def read_scheduler(folder, param):
+    import diffusers
+
+    try:
+        with open(os.path.join(folder, "scheduler_config.json")) as f:
+            name = json.load(f)["_class_name"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{param}: {folder} holds no readable scheduler_config.json naming "
+                         f"a diffusers scheduler class ({type(exc).__name__}: {exc}).") from exc
+    cls = getattr(diffusers, str(name), None)
+    if not (isinstance(cls, type) and callable(getattr(cls, "add_noise", None))):
+        raise ValueError(f"{param}: {folder} names {name!r}, which is not a diffusers noise "
+                         "scheduler with add_noise.")
+    return cls.from_config(cls.load_config(folder))
+
+
+def scheduler_key(scheduler):
+    """The noise schedule in a form that hashes the same in every process:
+    the class and the public config (private keys hold paths and lists in
+    set order)."""
+    config = {name: list(value) if isinstance(value, tuple) else value
+              for name, value in scheduler.config.items() if not name.startswith("_")}
+    return {"class": type(scheduler).__name__, "config": config}
+
+
+def n_train_timesteps(scheduler):
+    return int(scheduler.config.num_train_timesteps)
 
 
 def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, seed):
@@ -143,6 +210,12 @@ def _read_unet(unet):
         return None
     if isinstance(unet, UNet2DModel):
         return copy.deepcopy(unet)
+    if not isinstance(unet, (str, os.PathLike)):
+        raise TypeError(
+            "unet must be a diffusers UNet2DModel, a folder written by its save_pretrained "
+            f"(or a pipeline folder holding one in unet/), or a hub id; got a "
+            f"{type(unet).__module__}.{type(unet).__qualname__}."
+        )
     path = os.fspath(unet)
     if os.path.isdir(path):
         subfolder = None
@@ -188,8 +261,11 @@ def check_unet_fits(unet, image_shape):
             f"unet has {in_ch} input and {out_ch} output channels; a DDPM "
             "noise-prediction U-Net must output as many channels as it takes."
         )
-    if unet.config.get("class_embed_type") is not None:
-        raise ValueError("unet is class-conditional; DiEC needs an unconditional UNet2DModel.")
+    if unet.config.get("class_embed_type") is not None or unet.config.get(
+            "num_class_embeds") is not None:
+        raise ValueError("unet is class-conditional (its config sets class_embed_type or "
+                         "num_class_embeds): its forward needs class labels, which "
+                         "clustering does not have; DiEC needs an unconditional UNet2DModel.")
 
 
 def draw_noise(shape, scheduler, generator, dtype=torch.float32, max_timestep=None):
@@ -197,7 +273,8 @@ def draw_noise(shape, scheduler, generator, dtype=torch.float32, max_timestep=No
     ``[0, max_timestep)`` (all of the scheduler's steps by default), for
     :func:`denoising_loss`, drawn on the CPU."""
     eps = randn(shape, generator, "cpu", dtype)
-    t = randint(max_timestep or scheduler.config.num_train_timesteps, (shape[0],), generator,
+    n_steps = n_train_timesteps(scheduler)
+    t = randint(min(max_timestep or n_steps, n_steps), (shape[0],), generator,
                 "cpu")
     return eps, t
 
@@ -264,7 +341,8 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
                       "try a smaller pretrain_learning_rate.", RuntimeWarning)
     # Later fits search only the noise levels it was trained on.
     unet.register_to_config(**{PRETRAINING_KEY: {
-        "max_timestep": int(max_timestep or scheduler.config.num_train_timesteps),
+        "max_timestep": min(int(max_timestep or n_train_timesteps(scheduler)),
+                            n_train_timesteps(scheduler)),
         "epochs": int(epochs), "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
     }})

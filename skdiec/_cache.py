@@ -8,8 +8,9 @@ everything the result depends on.
 
 - **Key.** The scaled image tensor itself, the starting U-Net (its config and
   initialisation seed, or the SHA-256 of its weights when it was given), the
-  pretraining settings and seed, the device type (CPU and GPU kernels round
-  differently) and the versions of skdiec, torch and diffusers. A changed
+  noise scheduler's class and config, the pretraining settings and seed,
+  the device type (CPU and GPU kernels round differently) and the versions
+  of skdiec, torch and diffusers. A changed
   image, setting or library version is another key: never a stale entry.
 - **Entry.** The config, the weights as numpy arrays, the loss history and
   the SHA-256 of the weights. joblib writes an entry to a temporary file and
@@ -99,29 +100,29 @@ def cache_key(device, **parts):
     return dict(parts, device_type=torch.device(device).type, versions=library_versions())
 
 
-def _train(unet, images, *, epochs, learning_rate, max_timestep, batch_size, seed, device,
-           verbose):
+def _train(unet, images, scheduler, *, epochs, learning_rate, max_timestep, batch_size, seed,
+           device, verbose):
     """Pretrain ``unet`` in place on the image tensor ``images``; its losses."""
     return _backbone.pretrain(
-        unet, images, _backbone.make_scheduler(), epochs=epochs, batch_size=batch_size,
+        unet, images, scheduler, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, generator=make_generator(seed),
         max_timestep=max_timestep, device=device, verbose=verbose)
 
 
-def _pretrain_entry(unet, images, key, *, epochs, learning_rate, max_timestep, batch_size,
-                    seed, device, verbose):
+def _pretrain_entry(unet, images, scheduler, key, *, epochs, learning_rate, max_timestep,
+                    batch_size, seed, device, verbose):
     """Pretrain a copy of ``unet`` on the image array ``images``; the
     cacheable result.
 
-    ``key`` only takes part in the cache key (``unet``, ``device`` and
-    ``verbose`` do not): it names the starting U-Net, the device type and the
-    library versions.
+    ``key`` only takes part in the cache key (``unet``, ``scheduler``,
+    ``device`` and ``verbose`` do not): it names the starting U-Net, the
+    noise schedule, the device type and the library versions.
     """
     count_call()
     unet = copy.deepcopy(unet).to(device)
-    loss = _train(unet, torch.from_numpy(images), epochs=epochs, learning_rate=learning_rate,
-                  max_timestep=max_timestep, batch_size=batch_size, seed=seed, device=device,
-                  verbose=verbose)
+    loss = _train(unet, torch.from_numpy(images), scheduler, epochs=epochs,
+                  learning_rate=learning_rate, max_timestep=max_timestep,
+                  batch_size=batch_size, seed=seed, device=device, verbose=verbose)
     state = {name: t.detach().cpu().numpy() for name, t in unet.state_dict().items()}
     return {"config": dict(unet.config), "state": state, "loss": loss,
             "sha256": _backbone.state_sha256(state)}
@@ -170,9 +171,10 @@ def _unet_from_entry(entry, device):
     return unet.to(device).eval()
 
 
-def pretrain(unet, images, *, init_seed, epochs, learning_rate, max_timestep, batch_size,
-             seed, memory, device, verbose):
-    """Pretrain ``unet`` on the image tensor ``images``, through ``memory``.
+def pretrain(unet, images, scheduler, *, init_seed, epochs, learning_rate, max_timestep,
+             batch_size, seed, memory, device, verbose):
+    """Pretrain ``unet`` on the image tensor ``images`` with the noise
+    ``scheduler``, through ``memory``.
 
     Returns ``(unet, loss, from_cache)``: the pretrained U-Net on ``device``
     and its loss history, and whether it came from the cache. ``init_seed``
@@ -186,14 +188,15 @@ def pretrain(unet, images, *, init_seed, epochs, learning_rate, max_timestep, ba
     memory = as_memory(memory)
     if getattr(memory, "location", None) is None:
         unet = unet.to(device)
-        return unet, _train(unet, images, **kwargs), False
+        return unet, _train(unet, images, scheduler, **kwargs), False
     if init_seed is None:
         init = {"weights_sha256": _backbone.state_sha256(unet.state_dict())}
     else:
         init = {"init_seed": init_seed}
-    key = cache_key(device, unet_config=_config_key(unet.config), init=init)
+    key = cache_key(device, unet_config=_config_key(unet.config), init=init,
+                    scheduler=_backbone.scheduler_key(scheduler))
     entry, from_cache = cached_call(
-        memory, _pretrain_entry, (unet, images.numpy(), key), kwargs,
-        ignore=["unet", "device", "verbose"], what="pretrained U-Net",
+        memory, _pretrain_entry, (unet, images.numpy(), scheduler, key), kwargs,
+        ignore=["unet", "scheduler", "device", "verbose"], what="pretrained U-Net",
         problem=lambda entry: _entry_problem(entry, unet.config))
     return _unet_from_entry(entry, device), entry["loss"], from_cache

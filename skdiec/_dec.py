@@ -1,4 +1,4 @@
-"""DEC stage: self-training at fixed COL/COT with a denoising regulariser.
+"""DEC training: self-training at fixed COL/COT with a denoising regulariser.
 
 Soft assignments follow DEC (Xie et al., 2016): a Student-t kernel between an
 embedded sample ``z_i`` and each centre ``mu_j``,
@@ -14,52 +14,13 @@ import warnings
 
 import numpy as np
 import torch
-from torch import nn
 
 from ._backbone import denoising_loss, draw_noise
-from ._features import cell_features
+# FeatureHead is imported here too because pickles of earlier versions name
+# it skdiec._dec.FeatureHead.
+from ._model import FeatureHead, soft_assignment  # noqa: F401
 from ._progress import progress
-from ._torch_utils import adam_eps, backward_in_batches, map_batches, randint
-
-
-def soft_assignment(z, centers, alpha):
-    """Student-t soft assignment ``Q`` of the rows of ``z`` to ``centers``.
-
-    Computed in float64 from explicit differences: squared distances stay
-    finite for far-off points and half-precision features, and the gradient
-    stays defined for a sample sitting exactly on a centre (where
-    ``cdist``'s square root is not differentiable). Each row of ``Q``
-    depends on its own row of ``z`` (and the centres) alone: a row far off,
-    or a non-finite one (whose row of ``Q`` is NaN), changes no other row.
-    The result has the dtype of ``z``, at least float32.
-    """
-    out_dtype = torch.promote_types(z.dtype, torch.float32)
-    z, centers = z.double(), centers.double()
-    diff = z[:, None, :] - centers[None, :, :]
-    ratio = diff.pow(2).sum(dim=2) / alpha
-    finite = torch.isfinite(ratio.detach()).all(dim=1, keepdim=True)
-    if bool(finite.all()):
-        # Normalising in log space avoids 0/0 when every kernel underflows.
-        log_kernel = torch.log1p(ratio)
-    else:
-        # Float64 coordinates beyond ~1e154 overflow when squared. Such a
-        # row is measured in units s of its own largest coordinate (or the
-        # centres'): log1p(d / alpha) is log(s^2 / alpha) + log(alpha / s^2
-        # + d'), and the first term, the same along the row, cancels in the
-        # row's softmax. A scale shared by the batch would tie every row to
-        # the most extreme one. Rows that do not overflow keep log1p. Each
-        # branch is fed only finite values on the rows it does not serve
-        # (differences zeroed, s = 1), so that torch.where, whose gradient
-        # multiplies the unused branch's by zero, never meets 0 * inf.
-        scale = torch.maximum(z.abs().amax(dim=1, keepdim=True), centers.abs().max()).detach()
-        scale = torch.where(finite, torch.ones_like(scale), scale)
-        scaled_diff = z[:, None, :] / scale[:, :, None] - centers[None, :, :] / scale[:, :, None]
-        offset = (alpha / scale / scale).clamp_min(torch.finfo(torch.float64).tiny)
-        scaled = torch.log(offset + scaled_diff.pow(2).sum(dim=2))
-        kept_diff = torch.where(finite[:, :, None], diff, torch.zeros_like(diff))
-        unscaled = torch.log1p(kept_diff.pow(2).sum(dim=2) / alpha)
-        log_kernel = torch.where(finite, unscaled, scaled)
-    return torch.softmax(-(alpha + 1.0) / 2.0 * log_kernel, dim=1).to(out_dtype)
+from ._torch_utils import adam_eps, backward_in_batches, randint
 
 
 def target_distribution(q):
@@ -92,66 +53,6 @@ def kl_divergence(p, q):
     p, q = p.to(dtype), q.to(dtype)
     eps = torch.finfo(dtype).tiny
     return (torch.xlogy(p, p) - p * torch.log(q.clamp_min(eps))).sum(dim=1).mean()
-
-
-class FeatureHead(nn.Module):
-    """Fixed linear map from pooled U-Net features to the clustering space.
-
-    ``z = (f - mean) @ components.T``: a PCA fitted once on COL/COT features.
-    It keeps the space where distances are measured small (spatially
-    flattened maps have thousands of dimensions) while staying
-    differentiable, so the DEC loss reaches the U-Net through it.
-    """
-
-    def __init__(self, mean, components):
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).contiguous())
-        self.register_buffer(
-            "components", torch.as_tensor(components, dtype=torch.float32).contiguous()
-        )
-
-    @classmethod
-    def fit(cls, F, n_components, random_state):
-        """The head of a PCA fitted on ``F`` (as the search fits it)."""
-        from ._search import fit_projection
-
-        projection = fit_projection(F, n_components, random_state)[1]
-        return cls(projection.mean, projection.components)
-
-    def forward(self, f):
-        return (f - self.mean) @ self.components.T
-
-
-class Embedder:
-    """The map from an image batch to its COL/COT embedding, with or without grad."""
-
-    def __init__(self, unet, scheduler, head, col, cot, noise_bank, pooling):
-        self.unet, self.scheduler, self.head = unet, scheduler, head
-        self.col, self.cot = col, cot
-        self.noise_bank, self.pooling = noise_bank, pooling
-
-    def __call__(self, x0):
-        feats = cell_features(self.unet, self.scheduler, x0, self.cot, [self.col],
-                              self.noise_bank, self.pooling)[self.col]
-        return self.head(feats)
-
-    @torch.no_grad()
-    def embed(self, X, batch_size, device):
-        """Embedding of every row of the CPU tensor ``X``, as a CPU tensor."""
-        step = max(1, batch_size // self.noise_bank.shape[0])
-        # A fitted or loaded U-Net is already in eval mode and is left as it
-        # is, so concurrent predictions share no state that changes; only a
-        # U-Net in training (fine-tuning) is switched, and back.
-        training = self.unet.training
-        if training:
-            self.unet.eval()
-        try:
-            out, _ = map_batches(lambda start, stop: self(X[start:stop].to(device)).float().cpu(),
-                                 X.shape[0], step, "embedding")
-        finally:
-            if training:
-                self.unet.train()
-        return torch.cat(out)
 
 
 def reseed_empty_clusters(Z, q, centers):

@@ -1,8 +1,6 @@
 """The DiEC estimator: orchestrates input, backbone, search, DEC and prediction."""
 
-import copy
 from numbers import Integral, Real
-import threading
 import time
 import warnings
 
@@ -20,8 +18,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import (_backbone, _dec, _features, _init, _input, _persistence, _pretrain, _search,
-               _seeding, _start)
+from . import (_backbone, _dec, _features, _init, _input, _model, _persistence, _pretrain,
+               _search, _seeding, _start)
 from ._torch_utils import make_generator, resolve_device
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -35,9 +33,6 @@ SCORE_SAMPLE_SIZE = 2000
 # fit (or, like batch_size and device, does not change the results).
 FIT_DEPENDENT_PARAMS = ("n_clusters", "image_shape", "unet_channels", "layers", "timesteps",
                         "n_noise_draws", "pooling", "n_components", "alpha")
-# Serialises moving a fitted model between devices, the one change of shared
-# state left on the prediction path (see _embedder).
-_DEVICE_MOVE_LOCK = threading.Lock()
 
 
 class DiffusionEmbeddedClustering(
@@ -68,6 +63,16 @@ class DiffusionEmbeddedClustering(
         is deep-copied and never changed. The U-Net must be unconditional,
         and its input channels must match the images. It runs and is
         trained in float32: a float16 or bfloat16 model is converted.
+
+    scheduler : None, str, os.PathLike or diffusers scheduler, default=None
+        The noise schedule that noises images for pretraining, the search,
+        fine-tuning and prediction: any diffusers scheduler with
+        ``add_noise`` (copied from its config), or a folder written by its
+        ``save_pretrained`` (or a pipeline folder holding a ``scheduler``
+        sub-folder). None: the ``scheduler`` sub-folder of a pipeline
+        folder given as ``unet``, else diffusers' ``DDPMScheduler`` with
+        1000 steps, the schedule of DDPM checkpoints. The fitted model keeps
+        its schedule, and :meth:`save` writes it beside the U-Net.
 
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)`` of rows of a 2-D ``X``. When None, rows
@@ -101,8 +106,9 @@ class DiffusionEmbeddedClustering(
 
     train_batch_size : int, default=64
         Images per optimiser step in pretraining and fine-tuning (at most
-        ``batch_size``). Small batches give many steps per epoch, which small
-        data sets need, and keep each fine-tuning step cheap.
+        ``batch_size``: a larger value is lowered to it, with a warning).
+        Small batches give many steps per epoch, which small data sets
+        need, and keep each fine-tuning step cheap.
 
     memory : None, str, os.PathLike or joblib.Memory, default=None
         Cache of pretrained U-Nets, as in ``Pipeline(memory=...)``: a
@@ -141,10 +147,11 @@ class DiffusionEmbeddedClustering(
     search_score : {"size_entropy", "silhouette", "spectral_silhouette", \
             "calinski_harabasz", "davies_bouldin"} or callable, \
             default="size_entropy"
-        Clusterability of a cell: the named index of a partition (by
-        ``init``) of the cell's features projected to ``n_components``, or a
-        callable ``score(features, n_clusters, random_state) -> float``
-        (higher is better). "size_entropy" is the entropy of the partition's
+        Clusterability of a cell, measured on the cell's features projected
+        to ``n_components`` (the clustering space it would give): the named
+        index of their partition by Ward linkage, or a callable
+        ``score(Z, n_clusters, random_state) -> float`` given them (higher
+        is better). "size_entropy" is the entropy of the partition's
         cluster sizes over its maximum (1 for equal sizes): a cell that
         blurs classes together forces a partition into ``n_clusters`` to
         merge some and split others, which makes the sizes uneven. It
@@ -165,9 +172,9 @@ class DiffusionEmbeddedClustering(
         linkage (deterministic; on at most 5000 samples, a random subset
         beyond that, whose centroids label the rest) or k-means (10
         restarts). The initial centres are the centroids of the partition.
-        The search partitions each cell with Ward for "umap" and "ward" and
-        with k-means for "kmeans". On USPS features UMAP's partition reached
-        ACC 0.98 where Ward's reached 0.77 (BENCHMARKS.md).
+        The search is not affected: it partitions every cell with Ward.
+        On USPS features UMAP's partition reached ACC 0.98 where Ward's
+        reached 0.77 (BENCHMARKS.md).
 
     fine_tune_target : {"init", "dec"}, default="init"
         Target distribution ``P`` of the KL(P||Q) fine-tuning loss. "init"
@@ -345,6 +352,7 @@ class DiffusionEmbeddedClustering(
     _parameter_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "unet": _pretrain.UNET_CONSTRAINT,
+        "scheduler": _pretrain.SCHEDULER_CONSTRAINT,
         "image_shape": [None, tuple, list],
         "unet_channels": [tuple, list],
         "pretrain_epochs": _pretrain.EPOCHS_CONSTRAINT,
@@ -382,6 +390,7 @@ class DiffusionEmbeddedClustering(
         n_clusters=8,
         *,
         unet=None,
+        scheduler=None,
         image_shape=None,
         unet_channels=(32, 64, 64),
         pretrain_epochs="auto",
@@ -412,6 +421,7 @@ class DiffusionEmbeddedClustering(
     ):
         self.n_clusters = n_clusters
         self.unet = unet
+        self.scheduler = scheduler
         self.image_shape = image_shape
         self.unet_channels = unet_channels
         self.pretrain_epochs = pretrain_epochs
@@ -489,34 +499,42 @@ class DiffusionEmbeddedClustering(
         timesteps = self._check_timesteps()
         channels = _pretrain.check_unet_channels(self.unet_channels)
         train_batch = min(self.train_batch_size, self.batch_size)
+        if train_batch < self.train_batch_size:
+            warnings.warn(
+                f"train_batch_size={self.train_batch_size} is above batch_size="
+                f"{self.batch_size}, the most images a forward pass takes: training steps "
+                f"use {train_batch} images. Raise batch_size to train on more per step.",
+                UserWarning)
         device = resolve_device(self.device)
         seeds = _seeding.phase_seeds(self.random_state)
         timings = {}
 
         # Everything is built in local variables and stored on self only at
         # the end, so a failed fit leaves a fitted estimator as it was.
+        scheduler = _backbone.load_scheduler(self.scheduler, self.unet)
         backbone = _pretrain.fit_backbone(
-            self.unet, X2d, image_shape, unet_channels=channels, epochs=self.pretrain_epochs,
-            learning_rate=self.pretrain_learning_rate, max_timestep=self.pretrain_max_timestep,
-            batch_size=train_batch, seed=seeds.backbone, memory=self.memory, device=device,
-            verbose=self.verbose,
+            self.unet, X2d, image_shape, scheduler, unet_channels=channels,
+            epochs=self.pretrain_epochs, learning_rate=self.pretrain_learning_rate,
+            max_timestep=self.pretrain_max_timestep, batch_size=train_batch,
+            seed=seeds.backbone, memory=self.memory, device=device, verbose=self.verbose,
         )
         unet, X_img = backbone.unet, backbone.images
         timings["pretrain"] = backbone.seconds
         layer_names = self._check_layers(unet)
-        max_timestep = _backbone.trained_max_timestep(unet)
+        max_timestep = min(_backbone.trained_max_timestep(unet),
+                           _backbone.n_train_timesteps(scheduler))
         timesteps = [t for t in timesteps if t < max_timestep]
         if not timesteps:
             raise ValueError(
                 f"timesteps={self.timesteps!r} has no value below {max_timestep}, the "
-                "timesteps the U-Net was pretrained on (pretrain_max_timestep): the "
-                "search would only see noise levels the U-Net does not know."
+                "timesteps the U-Net was pretrained on (pretrain_max_timestep) and the "
+                "scheduler has: the search would only see noise levels the U-Net does "
+                "not know."
             )
-        scheduler = _backbone.make_scheduler()
 
         subset_seed, search_seed = _seeding.ints(seeds.search, 2)
         start, start_from_cache = _start.cached_find_start(
-            self.memory, unet, X_img, n_clusters=self.n_clusters, layers=layer_names,
+            self.memory, unet, X_img, scheduler, n_clusters=self.n_clusters, layers=layer_names,
             timesteps=timesteps, n_refine=self.n_refine_timesteps,
             search_n_samples=self.search_n_samples, score=self.search_score, init=self.init,
             n_noise_draws=self.n_noise_draws, pooling=self.pooling,
@@ -528,9 +546,10 @@ class DiffusionEmbeddedClustering(
         result, subset, Z = start.search, start.subset, start.embedding
         init_labels, init_centers = start.labels, start.centers
         noise_bank = start.noise_bank.to(device)
-        head = _dec.FeatureHead(result.projection_mean, result.projection_components).to(device)
-        embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
-                                 noise_bank, self.pooling)
+        head = _model.FeatureHead(result.projection_mean,
+                                  result.projection_components).to(device)
+        embedder = _model.Embedder(unet, scheduler, head, result.col, result.cot,
+                                   noise_bank, self.pooling)
         timings["search"], timings["init"] = start.search_s, start.init_s
         tic = time.perf_counter()
         # "init" holds DEC's target at the initial partition, so that the
@@ -561,12 +580,15 @@ class DiffusionEmbeddedClustering(
                 device=device, verbose=self.verbose,
             )
         timings["fine_tune"] = time.perf_counter() - tic
-        cluster_centers = centers.detach().cpu().numpy().astype(np.float64)
+        model = _model.ClusteringModel(
+            layout=backbone.layout, unet=unet, scheduler=scheduler, head=head,
+            noise_bank=noise_bank, col=result.col, cot=result.cot, pooling=self.pooling,
+            cluster_centers=centers.detach().cpu().numpy().astype(np.float64), alpha=self.alpha)
 
         tic = time.perf_counter()
         if n_iter > 0:  # the weights moved: embed again
             Z = embedder.embed(X_img, self.batch_size, device)
-        labels = self._soft_assign_embedded(Z, cluster_centers).argmax(axis=1)
+        labels = model.soft_assign(Z).argmax(axis=1)
         timings["embed"] = time.perf_counter() - tic
         if self.verbose:
             print("DiEC fit: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
@@ -574,33 +596,39 @@ class DiffusionEmbeddedClustering(
                   + (", pretrained U-Net from memory" if backbone.from_cache else "")
                   + (", search and start from memory" if start_from_cache else "") + ")")
 
-        # One dict update stores the whole fitted state: a KeyboardInterrupt
-        # is delivered between bytecodes, so it cannot land half-way through
-        # and leave attributes of two different fits side by side.
-        vars(self).update({
-            "_layout": backbone.layout,
-            "_scheduler": scheduler,
-            "_head": head,
-            "_noise_bank": noise_bank,
-            "unet_": unet,
-            "col_": result.col,
-            "cot_": result.cot,
-            "search_scores_": result.scores,
-            "search_layers_": result.layers,
-            "search_timesteps_": result.timesteps,
+        self._set_fitted(model, {
+            "labels_": labels,
             "init_labels_": init_labels,
-            "cluster_centers_": cluster_centers,
-            "n_components_": int(head.components.shape[0]),
+            "search_scores_": result.scores,
+            "search_timesteps_": result.timesteps,
+            "search_layers_": result.layers,
             "n_iter_": n_iter,
             "pretrain_loss_": backbone.pretrain_loss,
             "fine_tune_history_": history,
             "timings_": timings,
-            "labels_": labels,
-            "_fitted_params": self._dependent_params(),
         })
         return self
 
+    def _set_fitted(self, model, record):
+        """Store the fitted state: the model and what the fit recorded
+        (:data:`skdiec._model.FIT_RECORD`), as fit and load both make it."""
+        if set(record) != set(_model.FIT_RECORD):
+            raise RuntimeError(f"fitted state {sorted(record)} is not {sorted(_model.FIT_RECORD)}")
+        # One dict update stores the whole fitted state: a KeyboardInterrupt
+        # is delivered between bytecodes, so it cannot land half-way through
+        # and leave attributes of two different fits side by side.
+        vars(self).update(record, _model=model, _fitted_params=self._dependent_params())
+
     # -------------------------------------------------------------- predict
+
+    unet_ = property(lambda self: self._model.unet,
+                     doc="The fine-tuned U-Net (``diffusers.UNet2DModel``).")
+    col_ = property(lambda self: self._model.col, doc="The clustering-optimal layer.")
+    cot_ = property(lambda self: self._model.cot, doc="The clustering-optimal timestep.")
+    cluster_centers_ = property(lambda self: self._model.cluster_centers,
+                                doc="The cluster centres in the clustering space.")
+    n_components_ = property(lambda self: self._model.n_components,
+                             doc="The dimension of the clustering space.")
 
     def transform(self, X):
         """Embed ``X`` in the clustering space (COL/COT features, projected).
@@ -624,7 +652,8 @@ class DiffusionEmbeddedClustering(
         Q : ndarray of shape (n_samples, n_clusters)
             Rows sum to 1.
         """
-        return self._soft_assign(self._images(X))
+        Z = self._embed(self._images(X))  # checks that the estimator is fitted
+        return self._model.soft_assign(Z)
 
     def predict(self, X):
         """Cluster of each sample of ``X``: the most probable one.
@@ -657,7 +686,7 @@ class DiffusionEmbeddedClustering(
         """
         X_img = self._images(X)
         Z = self._embed(X_img)
-        labels = self._soft_assign_embedded(Z).argmax(axis=1)
+        labels = self._model.soft_assign(Z).argmax(axis=1)
         Z = Z.numpy()
         if labels.size > SCORE_SAMPLE_SIZE:
             # A fixed seed: candidates of a model selection are compared on
@@ -750,10 +779,11 @@ class DiffusionEmbeddedClustering(
                 return X, nd_shape
             return _input.flatten_images(X, self.image_shape)
         # Rows were checked against n_features_in_; images must also match in shape.
-        if nd_shape is not None and nd_shape != self._layout.image_shape:
+        image_shape = self._model.layout.image_shape
+        if nd_shape is not None and nd_shape != image_shape:
             raise ValueError(
                 f"X holds images of shape {nd_shape}, but this estimator was "
-                f"fitted on images of shape {self._layout.image_shape}."
+                f"fitted on images of shape {image_shape}."
             )
         return X, nd_shape
 
@@ -761,10 +791,7 @@ class DiffusionEmbeddedClustering(
         check_is_fitted(self)
         self._check_unchanged_since_fit()
         X2d, _ = self._validate_input(X, reset=False)
-        X_img = self._layout.to_tensor(X2d)
-        _refuse_nonfinite_rows(X_img, "its values overflow float32 once scaled as in fit "
-                                      "(they are far outside the range of the training images)")
-        return X_img
+        return self._model.images(X2d)
 
     def _dependent_params(self):
         params = self.get_params(deep=False)
@@ -799,32 +826,8 @@ class DiffusionEmbeddedClustering(
                           RuntimeWarning)
             return torch.device("cpu")
 
-    def _embedder(self, device):
-        # Moving a module rewrites its parameters in place, under the feet of
-        # any concurrent forward: only done when needed, and one at a time.
-        for module in (self.unet_, self._head):
-            if not all(_on_device(t, device) for t in (*module.parameters(), *module.buffers())):
-                with _DEVICE_MOVE_LOCK:
-                    module.to(device)
-        return _dec.Embedder(self.unet_, self._scheduler, self._head, self.col_, self.cot_,
-                             self._noise_bank.to(device), self.pooling)
-
     def _embed(self, X_img):
-        device = self._device()
-        Z = self._embedder(device).embed(X_img, self.batch_size, device)
-        _refuse_nonfinite_rows(Z, "its embedding is not finite (the U-Net's features "
-                                  "overflow: its values are far outside the range of the "
-                                  "training images)")
-        return Z
-
-    def _soft_assign_embedded(self, Z, cluster_centers=None):
-        if cluster_centers is None:
-            cluster_centers = self.cluster_centers_
-        centers = torch.as_tensor(cluster_centers, dtype=torch.float32)
-        return _dec.soft_assignment(Z.float(), centers, self.alpha).numpy().astype(np.float64)
-
-    def _soft_assign(self, X_img):
-        return self._soft_assign_embedded(self._embed(X_img))
+        return self._model.embed(X_img, self.batch_size, self._device())
 
     def _check_timesteps(self):
         t = np.asarray(self.timesteps)
@@ -851,50 +854,24 @@ class DiffusionEmbeddedClustering(
     def _n_features_out(self):
         return self.n_components_
 
-    def __getstate__(self):
-        # A copy: object.__getstate__ returns the instance's own __dict__,
-        # and the replacements below must not reach the live estimator.
-        state = dict(super().__getstate__())
-        # Torch objects are pickled from the CPU, so that a model fitted on a
-        # GPU loads on a machine without one.
-        for key in ("unet_", "_head"):
-            module = state.get(key)
-            if module is not None and any(
-                t.device.type != "cpu" for t in (*module.parameters(), *module.buffers())
-            ):
-                state[key] = copy.deepcopy(module).cpu()
-        if "_noise_bank" in state:
-            state["_noise_bank"] = state["_noise_bank"].cpu()
-        if "_scheduler" in state:
-            # diffusers' add_noise moves the scheduler's alphas_cumprod to the
-            # device it last ran on; the schedule is fixed, so a fresh
-            # (CPU) scheduler is the same one.
-            state["_scheduler"] = _backbone.make_scheduler()
-        return state
+    def __setstate__(self, state):
+        # Earlier pickles kept the model's parts as separate attributes;
+        # they load into the one model object.
+        if "_layout" in state:
+            state = dict(state)
+            state["_model"] = _model.ClusteringModel(
+                layout=state.pop("_layout"), unet=state.pop("unet_"),
+                scheduler=state.pop("_scheduler"), head=state.pop("_head"),
+                noise_bank=state.pop("_noise_bank"), col=state.pop("col_"),
+                cot=state.pop("cot_"), pooling=state["pooling"],
+                cluster_centers=state.pop("cluster_centers_"), alpha=state["alpha"])
+            state.pop("n_components_", None)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
-
-
-def _on_device(tensor, device):
-    # "cuda" (the current GPU) matches a tensor on "cuda:0".
-    return tensor.device.type == device.type and device.index in (None, tensor.device.index)
-
-
-def _refuse_nonfinite_rows(tensor, why):
-    """Raise a ValueError naming the rows of ``tensor`` that are not all finite.
-
-    Refused rather than predicted: a row's label is an argmax over its own
-    probabilities, and NaN ones would quietly become cluster 0.
-    """
-    bad = ~torch.isfinite(tensor.reshape(tensor.shape[0], -1)).all(dim=1)
-    if bool(bad.any()):
-        rows = torch.nonzero(bad).flatten().tolist()
-        more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
-        raise ValueError(f"X row {rows[0]}: {why}. Rows refused: "
-                         f"{rows[:5]}{more}.")
 
 
 DiEC = DiffusionEmbeddedClustering

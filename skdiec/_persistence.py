@@ -1,9 +1,12 @@
 """Saving a fitted estimator to a folder that loads without unpickling.
 
-Format (``FORMAT_VERSION`` 1), one folder:
+Format (``FORMAT_VERSION`` 2), one folder:
 
 - ``unet/``: the fitted U-Net, written by diffusers' ``save_pretrained``
   (``config.json`` and ``diffusion_pytorch_model.safetensors``);
+- ``scheduler/``: its noise scheduler, by its ``save_pretrained``
+  (``scheduler_config.json``), new in format 2: format-1 folders, which
+  have none, load with the default DDPM schedule they were fitted with;
 - ``arrays.safetensors``: every fitted array (centres, search table, noise
   bank, projection, input scaling, labels), read by ``safetensors.numpy``;
 - ``estimator.json``: the format version, the skdiec version, the
@@ -34,12 +37,16 @@ import shutil
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
+from ._model import FIT_RECORD
 
-_ARRAYS = ("cluster_centers_", "search_scores_", "search_timesteps_", "labels_",
-           "init_labels_")
-_SCALARS = ("col_", "cot_", "n_components_", "n_iter_", "n_features_in_", "search_layers_",
-            "pretrain_loss_", "fine_tune_history_", "timings_")
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+# Format 1's names: the estimator's fitted attributes (the model's and the
+# fit's record, :data:`skdiec._model.FIT_RECORD`) and the model's other parts.
+_ARRAYS = ("cluster_centers_",) + tuple(n for n, kind in FIT_RECORD.items() if kind == "array")
+_SCALARS = ("col_", "cot_", "n_components_", "n_features_in_") + tuple(
+    n for n, kind in FIT_RECORD.items() if kind == "json")
 _OTHER_ARRAYS = ("head_mean", "head_components", "noise_bank", "layout_offset", "layout_scale")
 _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_names_in_",
               "layout"}
@@ -47,9 +54,10 @@ _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_n
 # there, they take the value that describes how those models were fitted
 # (pretraining on all timesteps, DEC's own target, no cache). Any other
 # parameter missing is an error, never a silent default.
-_ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None}
+_ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None,
+                 "scheduler": None}
 # What a save writes: only a folder holding nothing else is replaced by a save.
-_ENTRIES = {"unet", "arrays.safetensors", "estimator.json"}
+_ENTRIES = {"unet", "scheduler", "arrays.safetensors", "estimator.json"}
 
 
 class SavedModelError(ValueError):
@@ -99,12 +107,13 @@ def save(est, path):
     json.dumps(meta, allow_nan=True)
     _check_replaceable(path)
 
-    layout = est._layout
+    model = est._model
+    layout = model.layout
     arrays = {name: np.asarray(getattr(est, name)) for name in _ARRAYS}
     arrays.update({
-        "head_mean": est._head.mean.detach().cpu().numpy(),
-        "head_components": est._head.components.detach().cpu().numpy(),
-        "noise_bank": est._noise_bank.detach().cpu().numpy(),
+        "head_mean": model.head.mean.detach().cpu().numpy(),
+        "head_components": model.head.components.detach().cpu().numpy(),
+        "noise_bank": model.noise_bank.detach().cpu().numpy(),
         "layout_offset": np.atleast_1d(layout.offset).astype(np.float64),
         "layout_scale": np.atleast_1d(layout.scale).astype(np.float64),
     })
@@ -112,7 +121,8 @@ def save(est, path):
     tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(4)}"
     tmp.mkdir()  # with the umask's permissions, as the final folder gets
     try:
-        est.unet_.save_pretrained(tmp / "unet", safe_serialization=True)
+        model.unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        model.scheduler.save_pretrained(tmp / "scheduler")
         # safetensors writes an array's raw buffer: a Fortran-ordered one (PCA's
         # components_) would come back scrambled, so every array is made C-ordered.
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
@@ -133,8 +143,9 @@ def _metadata(est):
     if not isinstance(params["search_score"], str):
         raise ValueError("An estimator with a callable search_score cannot be saved to "
                          "this format (a callable is code); use pickle for it.")
-    # The backbone is saved as the fitted U-Net; where it came from is not needed.
-    params["unet"] = None
+    # The backbone is saved as the fitted U-Net and scheduler; where they came
+    # from is not needed.
+    params["unet"] = params["scheduler"] = None
     # A cache is a concern of the machine that fits: a path is kept, a
     # Memory object by its folder.
     memory = params["memory"]
@@ -150,7 +161,7 @@ def _metadata(est):
     # A RandomState instance has no faithful JSON form; an int (numpy's too) has.
     params["random_state"] = (int(random_state) if isinstance(random_state, Integral)
                               and not isinstance(random_state, bool) else None)
-    layout = est._layout
+    layout = est._model.layout
     if hasattr(est, "feature_names_in_"):
         feature_names = [str(v) for v in est.feature_names_in_]
     else:
@@ -231,8 +242,8 @@ def checksums(folder):
 
 def load(cls, path, device="cpu"):
     from . import _backbone, _features
-    from ._dec import FeatureHead
     from ._input import InputLayout
+    from ._model import ClusteringModel, FeatureHead
 
     path = Path(path)
     meta_file = path / "estimator.json"
@@ -243,16 +254,20 @@ def load(cls, path, device="cpu"):
     version = meta.get("format_version")
     if type(version) is not int:  # noqa: E721 -- bool is an int, and is refused
         meta.fail("format_version", f"must be an int; got {version!r}")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise SavedModelError(f"{path}: saved in format version {version}; this skdiec reads "
-                              f"version {FORMAT_VERSION}.")
+                              f"versions {', '.join(map(str, READABLE_VERSIONS))}.")
     meta.string("skdiec_version")
     # Always a local folder: a missing one must not turn into a hub lookup.
     if not (path / "unet" / "config.json").is_file():
         raise SavedModelError(f"{path / 'unet'} is missing (or has no config.json): the "
                               "saved model's U-Net is not there.")
+    if version >= 2 and not (path / "scheduler" / "scheduler_config.json").is_file():
+        raise SavedModelError(f"{path / 'scheduler'} is missing (or has no "
+                              "scheduler_config.json): the saved model's noise scheduler is "
+                              "not there.")
     if "checksums" in meta.data:
-        _verify_checksums(path, meta)
+        _verify_checksums(path, meta, version)
 
     est = _estimator_from_params(cls, meta, device)
     lay = _read_layout(meta)
@@ -272,7 +287,7 @@ def load(cls, path, device="cpu"):
                   f"not have (it has {layer_names})")
     head = FeatureHead(arrays["head_mean"], arrays["head_components"])
     bank = torch.from_numpy(arrays["noise_bank"])
-    scheduler = _backbone.make_scheduler()
+    scheduler = _read_scheduler(path) if version >= 2 else _backbone.make_scheduler()
     _check_feature_size(unet, scheduler, bank, fit, est.pooling, arrays["head_mean"].shape[0])
 
     offset, scale = arrays["layout_offset"], arrays["layout_scale"]
@@ -280,14 +295,15 @@ def load(cls, path, device="cpu"):
         offset, scale = np.array(offset[0]), np.array(scale[0])
     layout = InputLayout(lay["kind"], tuple(lay["image_shape"]), tuple(lay["padded_shape"]),
                          offset, scale)
-    state = {name: arrays[name] for name in _ARRAYS}
-    state.update(fit)
+    model = ClusteringModel(layout=layout, unet=unet.eval(), scheduler=scheduler, head=head,
+                            noise_bank=bank, col=fit["col_"], cot=fit["cot_"],
+                            pooling=est.pooling, cluster_centers=arrays["cluster_centers_"],
+                            alpha=est.alpha)
+    est.n_features_in_ = fit["n_features_in_"]
     if names is not None:
-        state["feature_names_in_"] = np.asarray(names, dtype=object)
-    state.update({"_layout": layout, "_head": head, "_noise_bank": bank,
-                  "_scheduler": scheduler, "unet_": unet.eval(),
-                  "_fitted_params": est._dependent_params()})
-    vars(est).update(state)
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+    est._set_fitted(model, {name: arrays[name] if kind == "array" else fit[name]
+                            for name, kind in FIT_RECORD.items()})
     return est
 
 
@@ -344,11 +360,14 @@ def _read_json(file):
         raise SavedModelError(f"{file.name}: not valid JSON ({exc}).") from exc
 
 
-def _verify_checksums(path, meta):
+def _verify_checksums(path, meta, version):
     expected = meta.get("checksums")
     if not (isinstance(expected, dict) and all(isinstance(v, str) for v in expected.values())):
         meta.fail("checksums", "must map file names to SHA-256 digests")
-    for name in ("arrays.safetensors", "unet/config.json"):
+    required = ["arrays.safetensors", "unet/config.json"]
+    if version >= 2:
+        required.append("scheduler/scheduler_config.json")
+    for name in required:
         if name not in expected:
             meta.fail("checksums", f"lists no {name}")
     # Files a user added next to a saved model are not its concern; every
@@ -387,6 +406,8 @@ def _estimator_from_params(cls, meta, device):
             meta.fail(f"params.{name}", f"is invalid: {exc}")
     if params["unet"] is not None:
         meta.fail("params.unet", "must be null: the U-Net is the folder's unet/")
+    if params["scheduler"] is not None:
+        meta.fail("params.scheduler", "must be null: the scheduler is the folder's scheduler/")
     est = cls(**params)
     checks = (("timesteps", est._check_timesteps),
               ("unet_channels", lambda: check_unet_channels(est.unet_channels)),
@@ -543,6 +564,16 @@ def _read_unet(path, lay):
     except ValueError as exc:
         raise SavedModelError(f"unet/config.json: {exc}") from exc
     return unet.float()
+
+
+def _read_scheduler(path):
+    from ._backbone import read_scheduler
+
+    try:
+        return read_scheduler(path / "scheduler", "scheduler/")
+    except Exception as exc:  # diffusers raises many kinds of error for a bad config
+        raise SavedModelError(f"scheduler/: cannot be loaded ({type(exc).__name__}: "
+                              f"{exc}).") from exc
 
 
 def _check_feature_size(unet, scheduler, bank, fit, pooling, n_features):

@@ -24,6 +24,7 @@ from ._torch_utils import resolve_device
 # Shared with the estimator, whose parameters of these kinds carry a
 # "pretrain_" prefix where this module's do not.
 UNET_CONSTRAINT = [None, str, os.PathLike, HasMethods(["save_pretrained", "forward"])]
+SCHEDULER_CONSTRAINT = [None, str, os.PathLike, HasMethods(["add_noise"])]
 MEMORY_CONSTRAINT = [None, str, os.PathLike, HasMethods(["cache"])]
 DEVICE_CONSTRAINT = [str, torch.device]
 EPOCHS_CONSTRAINT = [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})]
@@ -44,9 +45,10 @@ class Backbone:
     seconds: float
 
 
-def fit_backbone(unet, X2d, image_shape, *, unet_channels, epochs, learning_rate,
+def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, learning_rate,
                  max_timestep, batch_size, seed, memory, device, verbose):
-    """Load or build the U-Net, lay out ``X2d`` for it, and pretrain it.
+    """Load or build the U-Net, lay out ``X2d`` for it, and pretrain it with
+    the noise ``scheduler`` (a diffusers scheduler).
 
     Parameters mirror the estimator's (``unet``, ``unet_channels``,
     ``pretrain_*``, ``train_batch_size`` as ``batch_size``, ``memory``);
@@ -76,9 +78,9 @@ def fit_backbone(unet, X2d, image_shape, *, unet_channels, epochs, learning_rate
     loss, from_cache = [], False
     if epochs > 0:
         model, loss, from_cache = _cache.pretrain(
-            model, images, init_seed=init_seed, epochs=epochs, learning_rate=learning_rate,
-            max_timestep=max_timestep, batch_size=batch_size, seed=train_seed,
-            memory=memory, device=device, verbose=verbose)
+            model, images, scheduler, init_seed=init_seed, epochs=epochs,
+            learning_rate=learning_rate, max_timestep=max_timestep, batch_size=batch_size,
+            seed=train_seed, memory=memory, device=device, verbose=verbose)
     model = model.to(device).eval()
     return Backbone(model, layout, images, loss, from_cache, time.perf_counter() - tic)
 
@@ -88,6 +90,7 @@ def fit_backbone(unet, X2d, image_shape, *, unet_channels, epochs, learning_rate
         "X": ["array-like"],
         "image_shape": [None, tuple, list],
         "unet": UNET_CONSTRAINT,
+        "scheduler": SCHEDULER_CONSTRAINT,
         "unet_channels": [tuple, list],
         "epochs": EPOCHS_CONSTRAINT,
         "learning_rate": LEARNING_RATE_CONSTRAINT,
@@ -100,7 +103,7 @@ def fit_backbone(unet, X2d, image_shape, *, unet_channels, epochs, learning_rate
     },
     prefer_skip_nested_validation=True,
 )
-def pretrain_unet(X, *, image_shape=None, unet=None, unet_channels=(32, 64, 64),
+def pretrain_unet(X, *, image_shape=None, unet=None, scheduler=None, unet_channels=(32, 64, 64),
                   epochs="auto", learning_rate=2e-3, max_timestep=300, batch_size=64,
                   memory=None, device="auto", random_state=None, verbose=0):
     """Pretrain a diffusion U-Net on images, once, for any number of DiEC fits.
@@ -131,6 +134,10 @@ def pretrain_unet(X, *, image_shape=None, unet=None, unet_channels=(32, 64, 64),
     unet : None, str, os.PathLike or diffusers.UNet2DModel, default=None
         A U-Net to pretrain further (copied, never changed), or None to build
         a small attention-free one sized to the images.
+
+    scheduler : None, str, os.PathLike or diffusers scheduler, default=None
+        The noise schedule of the DDPM loss (see the estimator's parameter of
+        that name); pass the same one to the fits that use the U-Net.
 
     unet_channels : tuple of int, default=(32, 64, 64)
         Block widths of the U-Net built when ``unet`` is None.
@@ -179,7 +186,8 @@ def pretrain_unet(X, *, image_shape=None, unet=None, unet_channels=(32, 64, 64),
     """
     X2d, shape = _check_images(X, image_shape)
     backbone = fit_backbone(
-        unet, X2d, shape, unet_channels=check_unet_channels(unet_channels), epochs=epochs,
+        unet, X2d, shape, _backbone.load_scheduler(scheduler, unet),
+        unet_channels=check_unet_channels(unet_channels), epochs=epochs,
         learning_rate=learning_rate, max_timestep=max_timestep, batch_size=batch_size,
         seed=_seeding.phase_seeds(random_state).backbone, memory=memory,
         device=resolve_device(device), verbose=verbose)

@@ -148,15 +148,16 @@ def clusterability(F, n_clusters, score, n_components, random_state, method="war
 
     ``score`` is a name in :data:`SCORERS`, applied to a partition (by
     ``method``, see :func:`partition`) of the projected features into
-    ``n_clusters``, or a callable ``score(F, n_clusters, random_state) ->
-    float`` given the raw features.
+    ``n_clusters``, or a callable ``score(Z, n_clusters, random_state) ->
+    float`` given the projected features ``Z`` themselves: both measure
+    the cell in the clustering space its COL/COT would have.
 
     Returns ``(score, projection)``: the projection is the PCA the score was
-    measured in (None for a callable score, which gets raw features).
+    measured in.
     """
-    if callable(score):
-        return float(score(F, n_clusters, random_state)), None
     Z, projection = fit_projection(F, n_components, random_state)
+    if callable(score):
+        return float(score(Z, n_clusters, random_state)), projection
     if np.ptp(Z, axis=0).max(initial=0.0) <= 1e-12:
         return -np.inf, projection  # every sample maps to one point: nothing to cluster
     labels = partition(Z, n_clusters, method, random_state)
@@ -199,8 +200,6 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
                                            method)
         table[(name, t)] = value
         if name not in best or value > table[(name, best[name][0])]:
-            if projection is None:  # a callable score saw raw features
-                projection = fit_projection(F, n_components, random_state)[1]
             best[name] = (t, projection)
 
     for t in progress(coarse, verbose, desc="search: all layers"):

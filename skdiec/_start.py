@@ -18,12 +18,12 @@ import time
 import numpy as np
 import torch
 
-from . import _backbone, _cache, _dec, _features, _init, _search
+from . import _backbone, _cache, _features, _init, _model, _search
 from ._torch_utils import make_generator
 
 # The modules whose code decides a search and start (keyed in the cache),
 # this one included.
-_START_CODE = (_backbone, _dec, _features, _init, _search, sys.modules[__name__])
+_START_CODE = (_backbone, _features, _init, _model, _search, sys.modules[__name__])
 
 
 @dataclass
@@ -40,14 +40,15 @@ class Start:
     init_s: float
 
 
-def find_start(unet, images, *, n_clusters, layers, timesteps, n_refine, search_n_samples,
-               score, init, n_noise_draws, pooling, n_components, batch_size, max_timestep,
-               noise_seed, subset_seed, search_seed, init_seed, device, verbose):
+def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refine,
+               search_n_samples, score, init, n_noise_draws, pooling, n_components,
+               batch_size, max_timestep, noise_seed, subset_seed, search_seed, init_seed,
+               device, verbose):
     """Draw the noise bank, search COL/COT on a subset, embed all images there
-    and partition them (see the estimator's parameters of these names)."""
+    (noised by ``scheduler``) and partition them (see the estimator's
+    parameters of these names)."""
     tic = time.perf_counter()
     n_samples = images.shape[0]
-    scheduler = _backbone.make_scheduler()
     noise_bank = torch.randn((n_noise_draws,) + tuple(images.shape[1:]),
                              generator=make_generator(noise_seed))
     subset = np.sort(np.random.RandomState(subset_seed).choice(
@@ -56,16 +57,14 @@ def find_start(unet, images, *, n_clusters, layers, timesteps, n_refine, search_
         unet, scheduler, images[subset], layers=layers, timesteps=timesteps,
         n_refine=n_refine, n_clusters=n_clusters, score=score, n_components=n_components,
         noise_bank=noise_bank.to(device), pooling=pooling, batch_size=batch_size,
-        device=device, random_state=search_seed,
-        method=init if init in _search.PARTITIONS else "ward",
-        max_timestep=max_timestep, verbose=verbose,
+        device=device, random_state=search_seed, max_timestep=max_timestep, verbose=verbose,
     )
     search_s = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    head = _dec.FeatureHead(result.projection_mean, result.projection_components).to(device)
-    embedder = _dec.Embedder(unet, scheduler, head, result.col, result.cot,
-                             noise_bank.to(device), pooling)
+    head = _model.FeatureHead(result.projection_mean, result.projection_components).to(device)
+    embedder = _model.Embedder(unet, scheduler, head, result.col, result.cot,
+                               noise_bank.to(device), pooling)
     Z = embedder.embed(images, batch_size, device)
     labels, centers = _init.initial_partition(Z.numpy().astype(np.float64), n_clusters, init,
                                               np.random.RandomState(init_seed))
@@ -73,15 +72,16 @@ def find_start(unet, images, *, n_clusters, layers, timesteps, n_refine, search_
                  time.perf_counter() - tic)
 
 
-def _start_entry(unet, images, key, *, device, verbose, **params):
+def _start_entry(unet, images, scheduler, key, *, device, verbose, **params):
     """:func:`find_start` on the image array ``images``, as a cacheable value.
 
     ``key`` only takes part in the cache key: it names the U-Net (the hash of
-    its weights), the device type and the library versions.
+    its weights), the noise schedule, the device type and the library
+    versions.
     """
     _cache.count_call()
-    start = find_start(unet, torch.from_numpy(images), device=device, verbose=verbose,
-                       **params)
+    start = find_start(unet, torch.from_numpy(images), scheduler, device=device,
+                       verbose=verbose, **params)
     return {"start": start, "sha256": _digest(start)}
 
 
@@ -95,7 +95,7 @@ def _digest(start):
     return _backbone.state_sha256(arrays)
 
 
-def cached_find_start(memory, unet, images, **params):
+def cached_find_start(memory, unet, images, scheduler, **params):
     """:func:`find_start` through ``memory`` (see :mod:`skdiec._cache`).
 
     Returns ``(start, from_cache)``. Not cached (``from_cache`` False)
@@ -104,14 +104,15 @@ def cached_find_start(memory, unet, images, **params):
     """
     memory = _cache.as_memory(memory)
     if getattr(memory, "location", None) is None or callable(params["score"]):
-        return find_start(unet, images, **params), False
+        return find_start(unet, images, scheduler, **params), False
     key = _cache.cache_key(params["device"],
                            unet_sha256=_backbone.state_sha256(unet.state_dict()),
+                           scheduler=_backbone.scheduler_key(scheduler),
                            code_sha256=_backbone.source_sha256(*_START_CODE))
     tic = time.perf_counter()
     entry, from_cache = _cache.cached_call(
-        memory, _start_entry, (unet, images.numpy(), key), params,
-        ignore=["unet", "device", "verbose"], what="search and start",
+        memory, _start_entry, (unet, images.numpy(), scheduler, key), params,
+        ignore=["unet", "scheduler", "device", "verbose"], what="search and start",
         problem=lambda entry: _entry_problem(entry, images.shape[0], params["n_clusters"]))
     start = entry["start"]
     if from_cache:  # the time it took here: reading, not searching

@@ -4,9 +4,9 @@ import os
 # retrying for half a minute. Set before diffusers/huggingface_hub import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np
-import pytest
-from sklearn.datasets import load_digits
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
 
 # A configuration that runs the whole method (pretraining, search with
 # refinement, DEC with the denoising loss) in about a second.
@@ -48,7 +48,7 @@ def tiny_embedder(dtype=None):
     """
     import torch
 
-    from skdiec import _backbone, _dec, _features
+    from skdiec import _backbone, _features, _model
     from skdiec._torch_utils import make_generator
 
     dtype = dtype or torch.float32
@@ -59,8 +59,8 @@ def tiny_embedder(dtype=None):
     scheduler = _backbone.make_scheduler()
     bank = torch.randn((2, 1, 8, 8), generator=make_generator(0)).to(dtype)
     F = _features.extract_features(unet, scheduler, X, 50, ["mid"], bank, "flatten", 64, "cpu")
-    head = _dec.FeatureHead.fit(F["mid"].astype(np.float64), 4, 0)
-    return _dec.Embedder(unet, scheduler, head, "mid", 50, bank, "flatten"), X
+    head = _model.FeatureHead.fit(F["mid"].astype(np.float64), 4, 0)
+    return _model.Embedder(unet, scheduler, head, "mid", 50, bank, "flatten"), X
 
 
 def fine_tune_tiny(embedder, X, max_iter):

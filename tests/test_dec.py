@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skdiec import _dec
+from skdiec import _dec, _model
 
 from .conftest import fine_tune_tiny, tiny_embedder
 
@@ -20,7 +20,7 @@ def hand_q(z, mu, alpha):
 def test_soft_assignment_matches_hand_computation(alpha):
     rng = np.random.RandomState(0)
     z, mu = rng.normal(size=(7, 3)), rng.normal(size=(4, 3))
-    q = _dec.soft_assignment(torch.tensor(z), torch.tensor(mu), alpha).numpy()
+    q = _model.soft_assignment(torch.tensor(z), torch.tensor(mu), alpha).numpy()
     np.testing.assert_allclose(q, hand_q(z, mu, alpha), rtol=1e-10)
 
 
@@ -42,11 +42,11 @@ def test_target_and_kl_match_hand_computation():
 def test_kl_gradient_pulls_q_towards_p():
     z = torch.tensor([[0.0, 0.0], [3.0, 3.0]], requires_grad=False)
     mu = torch.nn.Parameter(torch.tensor([[0.5, 0.5], [2.0, 2.0]]))
-    p = _dec.target_distribution(_dec.soft_assignment(z, mu, 1.0)).detach()
+    p = _dec.target_distribution(_model.soft_assignment(z, mu, 1.0)).detach()
     opt = torch.optim.SGD([mu], lr=0.1)
-    before = _dec.kl_divergence(p, _dec.soft_assignment(z, mu, 1.0)).item()
+    before = _dec.kl_divergence(p, _model.soft_assignment(z, mu, 1.0)).item()
     for _ in range(20):
-        loss = _dec.kl_divergence(p, _dec.soft_assignment(z, mu, 1.0))
+        loss = _dec.kl_divergence(p, _model.soft_assignment(z, mu, 1.0))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -56,7 +56,7 @@ def test_kl_gradient_pulls_q_towards_p():
 def test_far_points_do_not_give_nan():
     z = torch.full((3, 2), 1e20)
     mu = torch.zeros(2, 2)
-    q = _dec.soft_assignment(z, mu, 1.0)
+    q = _model.soft_assignment(z, mu, 1.0)
     assert torch.isfinite(q).all()
     p = _dec.target_distribution(q)
     assert torch.isfinite(_dec.kl_divergence(p, q))
@@ -65,7 +65,7 @@ def test_far_points_do_not_give_nan():
 def test_empty_cluster_is_reseeded():
     Z = torch.tensor([[0.0], [0.1], [5.0], [5.1], [2.6]])
     centers = torch.nn.Parameter(torch.tensor([[0.0], [5.0], [100.0]]))
-    q = _dec.soft_assignment(Z, centers, 1.0)
+    q = _model.soft_assignment(Z, centers, 1.0)
     empty = _dec.reseed_empty_clusters(Z, q, centers)
     assert empty == [2]
     # Moved onto the least confident sample (2.6, half-way between clusters).
@@ -76,7 +76,7 @@ def test_feature_head_is_the_pca_projection():
     from sklearn.decomposition import PCA
 
     F = np.random.RandomState(0).normal(size=(40, 6))
-    head = _dec.FeatureHead.fit(F, 3, 0)
+    head = _model.FeatureHead.fit(F, 3, 0)
     expected = PCA(3, random_state=0).fit_transform(F)
     np.testing.assert_allclose(head(torch.tensor(F, dtype=torch.float32)).numpy(), expected,
                                rtol=1e-4, atol=1e-5)
@@ -113,7 +113,7 @@ def _extreme_cases(dtype):
 def test_dec_step_is_finite_in_extreme_configurations(dtype, case):
     _, z, mu = _extreme_cases(dtype)[case]
     z, mu = z.clone().requires_grad_(True), torch.nn.Parameter(mu.clone())
-    q = _dec.soft_assignment(z, mu, 1.0)
+    q = _model.soft_assignment(z, mu, 1.0)
     assert q.dtype == torch.promote_types(dtype, torch.float32)
     p = _dec.target_distribution(q.detach())
     loss = _dec.kl_divergence(p, q)
@@ -128,7 +128,7 @@ def test_soft_assignment_of_far_float64_points_matches_the_relative_distances():
     # Squared, 1e200 overflows float64; the kernel must still rank the centres.
     z = torch.tensor([[1e200], [-1e200], [3e199]], dtype=torch.float64)
     mu = torch.tensor([[1e200], [-1e200]], dtype=torch.float64)
-    q = _dec.soft_assignment(z, mu, 1.0)
+    q = _model.soft_assignment(z, mu, 1.0)
     assert torch.isfinite(q).all()
     # So far out the kernel is |z - mu| ** -(alpha + 1): scale-free.
     kernel = np.array([0.7, 1.3]) ** -2.0

@@ -86,7 +86,7 @@ def test_tiny_and_odd_sized_images_are_padded_for_the_unet(shape, unet_channels)
     X = np.random.RandomState(0).uniform(size=(12,) + shape)
     est = make(n_clusters=2, unet_channels=unet_channels).fit(X)
     multiple = 2 ** (len(unet_channels) - 1)
-    assert all(s % multiple == 0 for s in est._layout.padded_shape)
+    assert all(s % multiple == 0 for s in est._model.layout.padded_shape)
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
@@ -95,7 +95,7 @@ def test_given_unet_with_more_downsamplings_than_the_image_allows(digits):
     unet = _backbone.build_unet(1, (8, 8), (8, 16, 16), layers_per_block=1, seed=0)
     X = digits[0][:30, :5, :5]
     est = make(unet=unet, pretrain_epochs=0).fit(X)
-    assert est._layout.padded_shape == (8, 8)
+    assert est._model.layout.padded_shape == (8, 8)
 
 
 def test_more_clusters_than_samples(digits):
@@ -133,7 +133,8 @@ def test_backbone_with_wrong_channels(digits):
 @pytest.mark.parametrize("config,match", [
     (dict(out_channels=2), "unet has 1 input and 2 output channels"),
     (dict(class_embed_type="timestep"), "unet is class-conditional"),
-], ids=["output channels", "class-conditional"])
+    (dict(num_class_embeds=10), "unet is class-conditional"),
+], ids=["output channels", "class-conditional", "class labels"])
 def test_backbone_that_is_not_an_unconditional_denoiser(digits, config, match):
     from diffusers import UNet2DModel
 
@@ -144,6 +145,22 @@ def test_backbone_that_is_not_an_unconditional_denoiser(digits, config, match):
                           **config})
     with pytest.raises(ValueError, match=match):
         make(unet=unet).fit(digits[0])
+
+
+class LooksLikeAModel:
+    """Passes the ``unet`` constraint (save_pretrained, forward), is not a U-Net."""
+
+    def save_pretrained(self, path):
+        pass
+
+    def forward(self, x):
+        return x
+
+
+def test_backbone_that_is_not_a_unet(digits):
+    with pytest.raises(TypeError, match="unet must be a diffusers UNet2DModel.*got a "
+                                        ".*LooksLikeAModel"):
+        make(unet=LooksLikeAModel()).fit(digits[0])
 
 
 @pytest.mark.filterwarnings("ignore:There are modules in UNet2DModel")
@@ -164,6 +181,7 @@ def test_half_precision_backbone_is_trained_in_float32(digits, dtype):
 INVALID_PARAMS = [
     ("n_clusters", 0), ("n_clusters", 2.5), ("n_clusters", "3"),
     ("unet", 3),
+    ("scheduler", 3), ("scheduler", ["ddpm"]),
     ("image_shape", 64), ("image_shape", "8x8"),
     ("unet_channels", 8), ("unet_channels", "wide"),
     ("pretrain_epochs", -1), ("pretrain_epochs", 1.5), ("pretrain_epochs", "never"),
@@ -330,3 +348,8 @@ def test_integer_and_low_precision_input(digits, dtype):
     X = digits[0].astype(dtype)
     est = make().fit(X)
     assert est.predict(X[:5]).shape == (5,)
+
+
+def test_train_batch_size_above_batch_size_is_lowered_with_a_warning(digits):
+    with pytest.warns(UserWarning, match="train_batch_size=16 is above batch_size=8.*use 8"):
+        make(train_batch_size=16, batch_size=8, max_iter=0).fit(digits[0])

@@ -122,10 +122,10 @@ def test_fine_tuned_unet_stays_a_denoiser(fitted, digits):
     # predicting zero noise (which is 1): the model is still generative.
     X, _ = digits
     gen = torch.Generator().manual_seed(0)
-    X_img = fitted._layout.to_tensor(X.reshape(len(X), -1))
-    eps, t = _backbone.draw_noise(X_img.shape, fitted._scheduler, gen)
+    X_img = fitted._model.layout.to_tensor(X.reshape(len(X), -1))
+    eps, t = _backbone.draw_noise(X_img.shape, fitted._model.scheduler, gen)
     with torch.no_grad():
-        loss = _backbone.denoising_loss(fitted.unet_, X_img, fitted._scheduler, eps, t)
+        loss = _backbone.denoising_loss(fitted.unet_, X_img, fitted._model.scheduler, eps, t)
     assert loss.item() < 0.9
 
 
@@ -175,7 +175,7 @@ def test_tabular_input_goes_through_the_unet():
 
     X, y = make_blobs(90, n_features=5, centers=3, random_state=0)
     est = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
-    assert est._layout.kind == "table" and est._layout.image_shape == (1, 3, 3)
+    assert est._model.layout.kind == "table" and est._model.layout.image_shape == (1, 3, 3)
     assert adjusted_rand_score(y, est.labels_) > 0.5
 
 
@@ -191,7 +191,7 @@ def test_image_shape_for_rows(digits):
     X, _ = digits
     rows = X[:, :, :6].reshape(len(X), -1)  # 8x6 images as 48-value rows
     est = DiEC(n_clusters=3, image_shape=(8, 6), random_state=0, **FAST).fit(rows)
-    assert est._layout.image_shape == (1, 8, 6) and est._layout.padded_shape == (8, 6)
+    assert est._model.layout.image_shape == (1, 8, 6) and est._model.layout.padded_shape == (8, 6)
     np.testing.assert_array_equal(est.predict(rows), est.labels_)
     np.testing.assert_array_equal(est.predict(X[:, :, :6]), est.labels_)
 
@@ -249,3 +249,23 @@ def test_auto_pretraining_length(n_samples, batch_size, epochs):
     from skdiec._backbone import auto_pretrain_epochs
 
     assert auto_pretrain_epochs(n_samples, batch_size) == epochs
+
+
+def test_a_unet_with_attention_blocks_clusters_at_them(digits, tmp_path):
+    # Hub checkpoints (google/ddpm-*) have attention blocks, which the built
+    # U-Net does not: the feature hooks, fine-tuning and saving must take them.
+    from diffusers import UNet2DModel
+
+    X, _ = digits
+    unet = UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                       layers_per_block=1, down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8,
+                       attention_head_dim=8)
+    est = DiEC(n_clusters=3, unet=unet, layers=["down.1", "up.0"], pretrain_epochs=1,
+               timesteps=(10, 100), n_refine_timesteps=0, max_iter=4, random_state=0).fit(X)
+    assert est.col_ in ("down.1", "up.0") and est.n_iter_ == 4
+    assert any("attentions" in name for name, _ in est.unet_.named_modules())
+    assert not all(torch.equal(a, b) for a, b in zip(est.unet_.state_dict().values(),
+                                                     unet.state_dict().values()))
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    np.testing.assert_array_equal(DiEC.load(est.save(tmp_path / "m")).predict(X), est.labels_)

@@ -16,8 +16,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from skdiec import DiEC, _backbone, _dec, _features, _init, _input, _search
-from skdiec._estimator import DiffusionEmbeddedClustering
+from skdiec import DiEC, _backbone, _dec, _features, _init, _input, _model, _search
 
 from .conftest import FAST, fine_tune_tiny, tiny_embedder
 
@@ -39,11 +38,11 @@ PHASES = [
     ("search", _search, "search", 0),
     ("search, mid-grid", _search, "clusterability", 3),
     ("search, features", _search, "extract_features", 1),
-    ("embedding", _dec.Embedder, "embed", 0),
+    ("embedding", _model.Embedder, "embed", 0),
     ("initial centres", _init, "initial_partition", 0),
     ("DEC fine-tuning", _dec, "fine_tune", 0),
     ("DEC fine-tuning, mid-way", _dec, "kl_divergence", 1),
-    ("final labelling", DiffusionEmbeddedClustering, "_soft_assign_embedded", 0),
+    ("final labelling", _model.ClusteringModel, "soft_assign", 0),
 ]
 FAULTS = [RuntimeError, KeyboardInterrupt]
 
@@ -275,7 +274,7 @@ def test_embedding_retries_and_gives_the_same_embedding(monkeypatch):
 
     embedder, X = tiny_embedder()
     expected = embedder.embed(X, 64, "cpu")
-    monkeypatch.setattr(_dec, "cell_features", memory_limit(_dec.cell_features, 7))
+    monkeypatch.setattr(_model, "cell_features", memory_limit(_model.cell_features, 7))
     with pytest.warns(OutOfMemoryWarning, match="embedding on a batch of 32 images"):
         got = embedder.embed(X, 64, "cpu")
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
@@ -357,8 +356,8 @@ def test_fine_tuning_accumulates_gradients_over_split_batches(monkeypatch):
     copied = copy.deepcopy(embedder)
     _, centers, history = fine_tune_tiny(copied, X, max_iter=4)
     Z = copied.embed(X, 64, "cpu")
-    monkeypatch.setattr(_dec, "cell_features",
-                        fail_training_calls(_dec.cell_features, TRAINING_FAULTS))
+    monkeypatch.setattr(_model, "cell_features",
+                        fail_training_calls(_model.cell_features, TRAINING_FAULTS))
     with pytest.warns(OutOfMemoryWarning) as record:
         _, got_centers, got_history = fine_tune_tiny(embedder, X, max_iter=4)
     got_Z = embedder.embed(X, 64, "cpu")
@@ -401,7 +400,7 @@ def test_pretraining_accumulates_gradients_over_split_batches(monkeypatch):
 
 def limit_memory(monkeypatch, max_images):
     """Every forward pass of fit and predict runs out of memory above ``max_images``."""
-    for owner, name in [(_features, "cell_features"), (_dec, "cell_features"),
+    for owner, name in [(_features, "cell_features"), (_model, "cell_features"),
                         (_backbone, "denoising_loss"), (_dec, "denoising_loss")]:
         monkeypatch.setattr(owner, name, memory_limit(getattr(owner, name), max_images))
 

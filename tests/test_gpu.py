@@ -53,7 +53,7 @@ def test_auto_device_is_the_gpu_and_a_missing_index_is_named(digits):
 
 def test_fit_on_cuda_keeps_the_model_on_the_gpu(fitted_cuda):
     assert next(fitted_cuda.unet_.parameters()).is_cuda
-    assert fitted_cuda._noise_bank.is_cuda
+    assert fitted_cuda._model.noise_bank.is_cuda
 
 
 def test_pickle_of_a_cuda_model_holds_only_cpu_tensors(fitted_cuda):

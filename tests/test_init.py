@@ -4,7 +4,7 @@ import torch
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 
-from skdiec import _dec, _init
+from skdiec import _dec, _init, _model
 from skdiec._torch_utils import make_generator
 
 from .conftest import tiny_embedder
@@ -117,13 +117,13 @@ def test_fine_tuning_towards_a_fixed_target_teaches_that_partition():
     Z = embedder.embed(X, 64, "cpu")
     labels = np.arange(len(X)) % 2
     centers = torch.nn.Parameter(Z[:2].clone())
-    before = _dec.soft_assignment(Z, centers.detach(), 1.0).argmax(dim=1).numpy()
+    before = _model.soft_assignment(Z, centers.detach(), 1.0).argmax(dim=1).numpy()
     n_iter, history = _dec.fine_tune(
         embedder, X, centers, embedder.scheduler, alpha=1.0, max_iter=150, update_interval=10,
         tol=0.0, denoising_weight=0.0, learning_rate=1e-2, batch_size=64, train_batch_size=40,
         generator=make_generator(0), device="cpu", target=_dec.smoothed_onehot(labels, 2),
     )
-    after = _dec.soft_assignment(embedder.embed(X, 64, "cpu"), centers.detach(), 1.0)
+    after = _model.soft_assignment(embedder.embed(X, 64, "cpu"), centers.detach(), 1.0)
     assert n_iter == 150
     assert (after.argmax(dim=1).numpy() == labels).mean() > 0.9
     assert (before == labels).mean() < 0.8

@@ -52,7 +52,7 @@ def test_phases_have_their_own_seeds(digits):
     X, _ = digits
     one = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
     two = DiEC(n_clusters=3, random_state=0, **dict(FAST, pretrain_epochs=2)).fit(X)
-    assert torch.equal(one._noise_bank, two._noise_bank)
+    assert torch.equal(one._model.noise_bank, two._model.noise_bank)
     assert not torch.equal(one.unet_.conv_in.weight, two.unet_.conv_in.weight)
 
 

@@ -32,9 +32,10 @@ def test_round_trip_gives_identical_predictions(fitted, digits, tmp_path):
 
 def test_saved_weights_are_safetensors_only(fitted, tmp_path):
     fitted.save(tmp_path / "model")
-    files = sorted(p.name for p in (tmp_path / "model").rglob("*") if p.is_file())
-    assert files == ["arrays.safetensors", "config.json",
-                     "diffusion_pytorch_model.safetensors", "estimator.json"]
+    folder = tmp_path / "model"
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert files == ["arrays.safetensors", "estimator.json", "scheduler/scheduler_config.json",
+                     "unet/config.json", "unet/diffusion_pytorch_model.safetensors"]
 
 
 def test_rows_with_feature_names_round_trip(tmp_path):
@@ -83,7 +84,7 @@ def test_folder_of_another_format_version_is_refused(tmp_path):
     meta = json.loads((folder / "estimator.json").read_text())
     meta["format_version"] = 99
     (folder / "estimator.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="format version 99; this skdiec reads version 1"):
+    with pytest.raises(ValueError, match="format version 99; this skdiec reads versions 1, 2"):
         DiEC.load(folder)
 
 
@@ -94,10 +95,10 @@ def test_fortran_ordered_arrays_survive(tmp_path, fitted, digits):
     import torch
 
     est = copy.deepcopy(fitted)
-    comps = est._head.components.numpy()
-    est._head.components = torch.from_numpy(np.asfortranarray(comps))
+    comps = est._model.head.components.numpy()
+    est._model.head.components = torch.from_numpy(np.asfortranarray(comps))
     est.save(tmp_path / "f")
-    np.testing.assert_array_equal(DiEC.load(tmp_path / "f")._head.components.numpy(), comps)
+    np.testing.assert_array_equal(DiEC.load(tmp_path / "f")._model.head.components.numpy(), comps)
 
 
 # A model fitted on a GPU must pickle into CPU tensors only, so that it loads
@@ -121,38 +122,44 @@ class FakeCudaModule(torch.nn.Module):
         return self
 
 
+def is_torch(value):
+    return isinstance(value, (torch.Tensor, torch.nn.Module)) or hasattr(value, "add_noise")
+
+
 def test_every_torch_object_of_a_fitted_model_is_moved_when_pickled(fitted):
-    # __getstate__ names the torch attributes it moves: a new one must be added there.
-    torch_attrs = {k for k, v in vars(fitted).items()
-                   if isinstance(v, (torch.Tensor, torch.nn.Module)) or hasattr(v, "add_noise")}
-    assert torch_attrs == {"unet_", "_head", "_noise_bank", "_scheduler"}
+    # The model's __getstate__ names the torch attributes it moves: a new one
+    # must be added there, and the estimator holds none outside its model.
+    assert not [k for k, v in vars(fitted).items() if is_torch(v)]
+    torch_attrs = {k for k, v in vars(fitted._model).items() if is_torch(v)}
+    assert torch_attrs == {"unet", "head", "noise_bank", "scheduler"}
 
 
 def test_pickling_leaves_the_live_model_untouched(fitted):
     # __getstate__ used to edit the estimator's own __dict__ (the state that
     # object.__getstate__ returns), swapping its U-Net for a CPU copy.
     est = copy.deepcopy(fitted)
-    before = dict(vars(est))
+    before, before_model = dict(vars(est)), dict(vars(est._model))
     pickle.dumps(est)
-    assert vars(est).keys() == before.keys()
-    for key, value in vars(est).items():
-        assert value is before[key], key
+    for now, then in ((vars(est), before), (vars(est._model), before_model)):
+        assert now.keys() == then.keys()
+        for key, value in now.items():
+            assert value is then[key], key
 
 
 def test_gpu_modules_are_pickled_from_cpu_copies(fitted):
-    est = copy.deepcopy(fitted)
-    est.unet_, est._head = FakeCudaModule(), FakeCudaModule()
-    state = est.__getstate__()
-    for key in ("unet_", "_head"):
-        assert state[key] is not getattr(est, key) and not state[key].on_gpu
-        assert getattr(est, key).on_gpu  # the live model stays where it is
+    model = copy.deepcopy(fitted._model)
+    model.unet, model.head = FakeCudaModule(), FakeCudaModule()
+    state = model.__getstate__()
+    for key in ("unet", "head"):
+        assert state[key] is not getattr(model, key) and not state[key].on_gpu
+        assert getattr(model, key).on_gpu  # the live model stays where it is
 
 
 def test_scheduler_left_on_a_device_by_add_noise_is_not_pickled(fitted, digits):
     # diffusers' add_noise moves alphas_cumprod to the device of its input:
     # after a fit on CUDA it is a CUDA tensor, and the pickle used to carry it.
     est = copy.deepcopy(fitted)
-    est._scheduler.alphas_cumprod = est._scheduler.alphas_cumprod.to("meta")
+    est._model.scheduler.alphas_cumprod = est._model.scheduler.alphas_cumprod.to("meta")
     data = pickle.dumps(est)
     locations = storage_locations(data)
     assert locations and set(locations) == {"cpu"}
@@ -166,3 +173,17 @@ def test_model_fitted_for_cuda_predicts_on_a_machine_without_it(fitted, digits):
     with pytest.warns(RuntimeWarning, match="device='cuda' is not available here; using the CPU"):
         labels = est.predict(digits[0])
     np.testing.assert_array_equal(labels, fitted.labels_)
+
+
+def test_a_pickle_of_the_earlier_layout_loads_into_one_model(fitted, digits):
+    # Earlier pickles held the model's parts as separate attributes.
+    model = fitted._model
+    state = {k: v for k, v in fitted.__getstate__().items() if k != "_model"}
+    state.update({"_layout": model.layout, "unet_": model.unet, "_scheduler": model.scheduler,
+                  "_head": model.head, "_noise_bank": model.noise_bank, "col_": model.col,
+                  "cot_": model.cot, "cluster_centers_": model.cluster_centers,
+                  "n_components_": model.n_components})
+    est = DiEC.__new__(DiEC)
+    est.__setstate__(state)
+    assert not any(k in vars(est) for k in ("_layout", "unet_", "_head", "n_components_"))
+    np.testing.assert_array_equal(est.predict_proba(digits[0]), fitted.predict_proba(digits[0]))

@@ -15,7 +15,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 import torch
 
-from skdiec import DiEC, SavedModelError, _dec, _persistence
+from skdiec import DiEC, SavedModelError, _model, _persistence
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "diec_format1"
 # What a refused folder may raise; anything else (KeyError, IndexError,
@@ -85,18 +85,18 @@ def test_concurrent_predictions_equal_serial_ones(fitted, digits):
 def test_soft_assignment_of_a_row_depends_on_that_row_alone():
     rng = np.random.RandomState(0)
     z, mu = torch.tensor(rng.randn(5, 3)), torch.tensor(rng.randn(3, 3))
-    alone = _dec.soft_assignment(z, mu, 1.0)
+    alone = _model.soft_assignment(z, mu, 1.0)
     for extreme in (1e200, float("inf"), float("nan")):
         zz = z.clone()
         zz[2] = extreme
-        q = _dec.soft_assignment(zz, mu, 1.0)
+        q = _model.soft_assignment(zz, mu, 1.0)
         rows = [0, 1, 3, 4]
         torch.testing.assert_close(q[rows], alone[rows], rtol=0, atol=0)
     # A finite far row gets its own, finite assignment (about uniform: the
     # centres are equally far from it, up to 1e-200 relative).
     zz = z.clone()
     zz[2] = 1e200
-    q = _dec.soft_assignment(zz, mu, 1.0)
+    q = _model.soft_assignment(zz, mu, 1.0)
     assert torch.isfinite(q).all()
     torch.testing.assert_close(q.sum(dim=1), torch.ones(5, dtype=q.dtype))
 
@@ -106,12 +106,12 @@ def test_gradients_stay_defined_next_to_a_far_row():
     z = torch.tensor(rng.randn(4, 3), requires_grad=True)
     mu = torch.tensor(rng.randn(3, 3), requires_grad=True)
     far = torch.full((1, 3), 1e200, dtype=torch.float64)
-    q = _dec.soft_assignment(torch.cat([z, far]), mu, 1.0)
+    q = _model.soft_assignment(torch.cat([z, far]), mu, 1.0)
     q[:4].log().sum().backward()
     assert torch.isfinite(z.grad).all() and torch.isfinite(mu.grad).all()
     grad_with = z.grad.clone()
     z.grad = None
-    _dec.soft_assignment(z, mu.detach(), 1.0).log().sum().backward()
+    _model.soft_assignment(z, mu.detach(), 1.0).log().sum().backward()
     torch.testing.assert_close(grad_with, z.grad)
 
 

@@ -82,15 +82,18 @@ def test_constant_features_score_worst():
     assert _search.clusterability(np.ones((50, 4)), 3, "silhouette", 3, 0)[0] == -np.inf
 
 
-def test_callable_score_gets_the_raw_features():
+def test_callable_score_gets_the_projected_features_named_scores_see():
     seen = {}
 
-    def score(F, n_clusters, random_state):
-        seen["shape"] = F.shape
+    def score(Z, n_clusters, random_state):
+        seen["Z"] = Z
         return 1.5
 
-    assert _search.clusterability(np.zeros((10, 7)), 2, score, 3, 0)[0] == 1.5
-    assert seen["shape"] == (10, 7)
+    F = np.random.RandomState(0).normal(size=(10, 7))
+    value, projection = _search.clusterability(F, 2, score, 3, 0)
+    assert value == 1.5
+    np.testing.assert_allclose(seen["Z"], _search.project(F, 3, 0))
+    np.testing.assert_allclose(seen["Z"], (F - projection.mean) @ projection.components.T)
 
 
 def test_size_entropy_by_hand():
