@@ -136,8 +136,11 @@ def fit_operations(n, version):
         # of X in 300 steps (the first one repeating the start's), the final pass
         passes = search + sub + n + 10 * n + n
         return pretrain, 300, passes
-    # the start's pass, 3 checks on the subset in 100 steps, the final pass
-    return pretrain, 100, search + n + 3 * sub + n
+    # one pass of fine-tuning steps within [30, 100] (max_iter="auto"), a
+    # check on the subset every 30 of them after the first, the start's pass
+    # and the final pass
+    steps = int(np.clip(spe, 30, 100))
+    return pretrain, steps, search + n + (steps - 1) // 30 * sub + n
 
 
 def fit_estimate(row, n, version):

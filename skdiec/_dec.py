@@ -23,6 +23,19 @@ from ._progress import progress
 from ._torch_utils import adam_eps, backward_in_batches, randint
 
 
+# Fine-tuning teaches the U-Net and the centres the start's partition: about
+# one pass over the images does, within these bounds (Design notes,
+# "Fine-tuning").
+AUTO_MIN_STEPS, AUTO_MAX_STEPS = 30, 100
+
+
+def auto_steps(n_samples, batch_size):
+    """``max_iter="auto"``: the optimiser steps of one pass over
+    ``n_samples`` images in batches of ``batch_size``, within
+    ``[AUTO_MIN_STEPS, AUTO_MAX_STEPS]``."""
+    return int(np.clip(-(-n_samples // batch_size), AUTO_MIN_STEPS, AUTO_MAX_STEPS))
+
+
 def target_distribution(q):
     """DEC's sharpened target ``P`` from soft assignments ``Q``.
 

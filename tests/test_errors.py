@@ -200,7 +200,7 @@ INVALID_PARAMS = [
     ("pooling", "median"), ("pooling", 0),
     ("n_components", 0),
     ("alpha", 0.0), ("alpha", np.nan),
-    ("max_iter", -1),
+    ("max_iter", -1), ("max_iter", "never"),
     ("update_interval", 0),
     ("tol", -0.1), ("tol", 2.0),
     ("denoising_weight", -1.0),

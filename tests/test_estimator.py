@@ -239,6 +239,17 @@ def test_no_fine_tuning_keeps_the_initial_centres(digits):
     np.testing.assert_array_equal(ward.labels_, ward.init_labels_)
 
 
+@pytest.mark.parametrize("train_batch_size, steps", [(64, 30), (2, 60), (1, 100)],
+                         ids=["2 steps a pass: 30", "60 steps a pass", "120: 100"])
+def test_auto_fine_tuning_takes_one_pass_within_30_to_100_steps(
+    digits, train_batch_size, steps
+):
+    X, _ = digits  # 120 images
+    est = DiEC(n_clusters=3, random_state=0, **dict(
+        FAST, max_iter="auto", tol=0.0, train_batch_size=train_batch_size)).fit(X)
+    assert est.n_iter_ == steps
+
+
 @pytest.mark.parametrize("n_samples, batch_size, epochs", [
     (1797, 64, 35),   # digits: 29 steps an epoch, 1,015 steps
     (9298, 64, 7),    # USPS: 146 steps an epoch, 1,022 steps
