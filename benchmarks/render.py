@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/render.py benchmarks/results/digits.jsonl > tables.md
-    python benchmarks/render.py benchmarks/results/core_digits.jsonl
+    python benchmarks/render.py benchmarks/results/cost_digits.jsonl > tables.md
+    python benchmarks/render.py benchmarks/results/suite.jsonl --tables
 
 Lines written by ``benchmarks/run.py`` are rendered per dataset: the
 command(s), device and versions that produced them, mean ± std over seeds of
@@ -16,9 +16,8 @@ last line counts, so a later run of one method can be rendered beside an
 earlier run of the others; ``--methods`` keeps only the methods named (the
 commands of the lines rendered are listed above the table).
 
-Lines written by ``benchmarks/bench_core.py`` are rendered as before: mean ±
-std per dataset and method, then the per-seed DiEC details (COL/COT, ACC
-before fine-tuning, phase timings, two-stage search against the full grid).
+``--tables`` prints only one table per dataset and the machine it ran on,
+as BENCHMARKS.md shows them.
 """
 
 import argparse
@@ -31,6 +30,10 @@ import numpy as np
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 ROOT = Path(__file__).resolve().parents[1]
+# How the tables name run.py's methods.
+METHOD_NAMES = {"diec": "DiEC", "kmeans": "k-means on pixels",
+                "umap_kmeans": "UMAP + k-means on pixels", "clustpy_dec": "DEC (ClustPy)",
+                "diec_silhouette": "DiEC, silhouette search"}
 
 
 def mean_std(values, digits=3):
@@ -48,61 +51,6 @@ def mean_std(values, digits=3):
     """
     values = np.asarray(values, dtype=float)
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
-
-
-def render(rows):
-    """Markdown tables of ``benchmarks/bench_core.py`` results.
-
-    Parameters
-    ----------
-    rows : list of dict
-        Parsed JSON lines of ``bench_core.py``.
-
-    Returns
-    -------
-    text : str
-    """
-    out = []
-    groups = defaultdict(list)
-    for r in rows:
-        groups[(r["dataset"], r["method"])].append(r)
-    out.append("| dataset | method | seeds | ACC | NMI | ARI | fit time (s) |")
-    out.append("|---|---|---|---|---|---|---|")
-    for (dataset, method), rs in groups.items():
-        out.append(
-            f"| {dataset} (n={rs[0]['n']}) | {method} | {len(rs)} | "
-            f"{mean_std([r['acc'] for r in rs])} | {mean_std([r['nmi'] for r in rs])} | "
-            f"{mean_std([r['ari'] for r in rs])} | {mean_std([r['fit_s'] for r in rs], 1)} |"
-        )
-    details = [r for r in rows if r["method"] == "diec_defaults"]
-    if details:
-        out.append("")
-        out.append("| dataset | seed | COL | COT | ACC before fine-tuning | ACC after | "
-                   "pretrain / search / init / fine-tune (s) | fine-tune steps | peak RSS (MB) |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
-        for r in details:
-            t = r["timings"]
-            out.append(
-                f"| {r['dataset']} | {r['seed']} | {r['col']} | {r['cot']} | "
-                f"{r['acc_before_fine_tuning']:.3f} | {r['acc']:.3f} | "
-                f"{t['pretrain']} / {t['search']} / {t['init']} / {t['fine_tune']} | "
-                f"{r['n_iter']} | {r['peak_rss_mb']} |"
-            )
-    searches = [r for r in details if "search" in r]
-    if searches:
-        out.append("")
-        out.append("| dataset | seed | two-stage: cells, s, cell | full grid: cells, s, cell | "
-                   "same cell |")
-        out.append("|---|---|---|---|---|")
-        for r in searches:
-            a, b = r["search"]["two_stage"], r["search"]["full_grid"]
-            same = (a["col"], a["cot"]) == (b["col"], b["cot"])
-            out.append(
-                f"| {r['dataset']} | {r['seed']} | {a['cells']}, {a['seconds']}, "
-                f"{a['col']}@{a['cot']} | {b['cells']}, {b['seconds']}, {b['col']}@{b['cot']} | "
-                f"{'yes' if same else 'no'} |"
-            )
-    return "\n".join(out)
 
 
 # ------------------------------------------------------- benchmarks/run.py rows
@@ -159,13 +107,15 @@ def _fit_time(rs):
     return text + " †" if any(r.get("backbone") == "reused" for r in rs) else text
 
 
-def summary_table(rows):
+def summary_table(rows, dataset_column=True):
     """Markdown table of mean ± std over seeds per dataset and method.
 
     Parameters
     ----------
     rows : list of dict
         Lines of ``benchmarks/run.py``.
+    dataset_column : bool, default=True
+        Name the dataset in each row (False: one dataset's table).
 
     Returns
     -------
@@ -175,13 +125,14 @@ def summary_table(rows):
         pretraining shared with ``diec``.
     """
     cuda = any("peak_cuda_mb" in r for r in rows)
-    head = ["dataset", "method", "seeds", "ACC", "NMI", "ARI", "fit time (s)",
-            "peak RSS (MB)"] + (["peak CUDA (MB)"] if cuda else [])
+    head = ["dataset"] * dataset_column + ["method", "seeds", "ACC", "NMI", "ARI",
+                                           "fit time (s)", "peak RSS (MB)"]
+    head += ["peak CUDA (MB)"] if cuda else []
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (dataset, n, quick), methods in _groups(rows).items():
         name = f"{dataset} (n={n}{', QUICK' if quick else ''})"
         for method, rs in methods.items():
-            cells = [name, method, str(len(rs))]
+            cells = [name] * dataset_column + [METHOD_NAMES.get(method, method), str(len(rs))]
             cells += [mean_std([r[key] for r in rs]) for key in ("acc", "nmi", "ari")]
             cells += [_fit_time(rs), mean_std([r["peak_rss_mb"] for r in rs], 0)]
             if cuda:
@@ -330,8 +281,13 @@ def plot_search(row, path, title):
     scores = np.array([[np.nan if row["search"][layer].get(str(t)) is None
                         else row["search"][layer][str(t)] for t in timesteps]
                        for layer in layers])
-    # An estimator holding only what the plot reads: the line's search.
-    est = DiEC(search_score=row["params"]["search_score"])
+
+    class SearchRecord(DiEC):
+        """An estimator holding only what the plot reads: the line's search."""
+
+        col_ = cot_ = None  # plain attributes here, not the fitted model's
+
+    est = SearchRecord(search_score=row["params"]["search_score"])
     vars(est).update(search_scores_=scores, search_layers_=layers,
                      search_timesteps_=np.array(timesteps), col_=row["col"], cot_=row["cot"])
     ax = plot_search_scores(est)
@@ -348,6 +304,112 @@ def _shown(path):
         return path.resolve().relative_to(ROOT)
     except ValueError:
         return path
+
+
+def dataset_tables(rows):
+    """One Markdown table per dataset (method, seeds, ACC, NMI, ARI, fit
+    time, peak RSS: mean ± std over the seeds) and the machine it ran on.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Lines of ``benchmarks/run.py`` (pass them through
+        :func:`latest_rows` first); ``--quick`` lines are left out.
+
+    Returns
+    -------
+    text : str
+    """
+    out = []
+    for (dataset, n, quick), methods in _groups(rows).items():
+        if quick:
+            continue
+        rs = [r for group in methods.values() for r in group]
+        out += [f"### {dataset} ({n:,} images)", "", summary_table(rs, dataset_column=False),
+                ""]
+        torch_versions = _distinct(r["versions"].get("torch") for r in rs)
+        threads = _distinct(r.get("threads", {}).get("torch") for r in rs)
+        out.append(f"Machine: {'; '.join(_distinct(_device(r) for r in rs))}"
+                   + (f", {'/'.join(map(str, threads))} torch threads" if threads else "")
+                   + f"; torch {' / '.join(torch_versions)}."
+                   + (" † Without pretraining: the fit read a kept backbone."
+                      if any(r.get("backbone") == "reused" for r in rs) else ""))
+        out.append("")
+    return "\n".join(out)
+
+
+def suite_table(rows, include_quick=False):
+    """Markdown table of the suite's lines (the last line of each
+    (dataset, method, seed) counts), one row per dataset.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Lines of ``run.py``.
+    include_quick : bool, default=False
+        Keep the lines of ``--quick`` runs (harness tests, not numbers).
+
+    Returns
+    -------
+    text : str
+    """
+    from _data import SUITE
+
+    rows = [r for r in latest_rows(rows) if include_quick or not r.get("quick")]
+    by = {}
+    for r in rows:
+        by.setdefault(r["dataset"], {}).setdefault(r["method"], []).append(r)
+    head = ["dataset (n)", "seeds", "k-means ACC / NMI", "UMAP + k-means ACC / NMI",
+            "DiEC ACC / NMI", "DiEC start ACC", "fine-tuning gain", "DiEC fit (s)",
+            "DiEC ≥ UMAP + k-means"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    order = [d for d in SUITE if d in by] + sorted(set(by) - set(SUITE))
+
+    def pair(rs):
+        if not rs:
+            return "–"
+        return (f"{np.mean([r['acc'] for r in rs]):.3f} / "
+                f"{np.mean([r['nmi'] for r in rs]):.3f}")
+
+    gains, marked = [], False
+    for dataset in order:
+        methods = by[dataset]
+        diec = methods.get("diec", [])
+        umap_rs = methods.get("umap_kmeans", [])
+        n = next(iter(methods.values()))[0]["n_samples"]
+        seeds = sorted({r["seed"] for rs in methods.values() for r in rs})
+        cells = [f"{dataset} ({n})", ",".join(map(str, seeds)), pair(methods.get("kmeans")),
+                 pair(umap_rs), pair(diec)]
+        if diec:
+            gain = np.mean([r["acc"] - r["acc_init"] for r in diec])
+            gains.append(gain)
+            reused = any(r.get("backbone") == "reused" for r in diec)
+            cells += [f"{np.mean([r['acc_init'] for r in diec]):.3f}", f"{gain:+.3f}",
+                      f"{np.mean([r['fit_s'] for r in diec]):.0f}" + (" †" if reused else "")]
+            marked = marked or reused
+        else:
+            cells += ["–", "–", "–"]
+        if diec and umap_rs:
+            common = sorted({r["seed"] for r in diec} & {r["seed"] for r in umap_rs})
+            d = [r for r in diec if r["seed"] in common]
+            u = [r for r in umap_rs if r["seed"] in common]
+            ahead = [np.mean([r[key] for r in d]) - np.mean([r[key] for r in u])
+                     for key in ("acc", "nmi")]
+            verdict = "yes" if min(ahead) >= 0 else "no"
+            cells.append(f"{verdict} ({ahead[0]:+.3f} ACC, {ahead[1]:+.3f} NMI; "
+                         f"{len(common)} seeds)")
+        else:
+            cells.append("–")
+        out.append("| " + " | ".join(cells) + " |")
+    if marked:
+        out.append("")
+        out.append("† Fit time without pretraining: the backbone was read from "
+                   "`--backbone-dir`.")
+    if gains:
+        out.append("")
+        out.append(f"Mean fine-tuning gain over the {len(gains)} datasets with DiEC lines: "
+                   f"{np.mean(gains):+.3f} ACC.")
+    return "\n".join(out)
 
 
 def render_harness(rows, figures=None):
@@ -415,9 +477,11 @@ def main(argv=None):
                         help="comma-separated methods to render (default: all in the files)")
     parser.add_argument("--include-quick", action="store_true",
                         help="also render --quick smoke-test lines (marked as such)")
+    parser.add_argument("--tables", action="store_true",
+                        help="only one table per dataset and its machine, as BENCHMARKS.md "
+                             "shows them")
     args = parser.parse_args(argv)
     rows = read_lines(args.paths)
-    core = [r for r in rows if "harness" not in r]
     harness = latest_rows([r for r in rows if "harness" in r])
     if args.methods:
         keep = args.methods.split(",")
@@ -429,8 +493,9 @@ def main(argv=None):
         print(f"left out {len(quick)} --quick line(s): smoke tests, not benchmark numbers",
               file=sys.stderr)
         harness = [r for r in harness if not r.get("quick")]
-    if core:
-        print(render(core))
+    if args.tables:
+        print(dataset_tables(harness))
+        return
     if harness:
         print(render_harness(harness, None if args.no_figures else args.figures))
 

@@ -27,85 +27,8 @@ import argparse
 from pathlib import Path
 import sys
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 METHODS = ("kmeans", "umap_kmeans", "diec")
-
-
-def suite_table(rows, include_quick=False):
-    """Markdown table of the suite's lines (the last line of each
-    (dataset, method, seed) counts), one row per dataset.
-
-    Parameters
-    ----------
-    rows : list of dict
-        Lines of ``run.py``.
-    include_quick : bool, default=False
-        Keep the lines of ``--quick`` runs (harness tests, not numbers).
-
-    Returns
-    -------
-    text : str
-    """
-    from _data import SUITE
-    from render import latest_rows
-
-    rows = [r for r in latest_rows(rows) if include_quick or not r.get("quick")]
-    by = {}
-    for r in rows:
-        by.setdefault(r["dataset"], {}).setdefault(r["method"], []).append(r)
-    head = ["dataset (n)", "seeds", "k-means ACC / NMI", "UMAP + k-means ACC / NMI",
-            "DiEC ACC / NMI", "DiEC start ACC", "fine-tuning gain", "DiEC fit (s)",
-            "DiEC ≥ UMAP + k-means"]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    order = [d for d in SUITE if d in by] + sorted(set(by) - set(SUITE))
-
-    def pair(rs):
-        if not rs:
-            return "–"
-        return (f"{np.mean([r['acc'] for r in rs]):.3f} / "
-                f"{np.mean([r['nmi'] for r in rs]):.3f}")
-
-    gains, marked = [], False
-    for dataset in order:
-        methods = by[dataset]
-        diec = methods.get("diec", [])
-        umap_rs = methods.get("umap_kmeans", [])
-        n = next(iter(methods.values()))[0]["n_samples"]
-        seeds = sorted({r["seed"] for rs in methods.values() for r in rs})
-        cells = [f"{dataset} ({n})", ",".join(map(str, seeds)), pair(methods.get("kmeans")),
-                 pair(umap_rs), pair(diec)]
-        if diec:
-            gain = np.mean([r["acc"] - r["acc_init"] for r in diec])
-            gains.append(gain)
-            reused = any(r.get("backbone") == "reused" for r in diec)
-            cells += [f"{np.mean([r['acc_init'] for r in diec]):.3f}", f"{gain:+.3f}",
-                      f"{np.mean([r['fit_s'] for r in diec]):.0f}" + (" †" if reused else "")]
-            marked = marked or reused
-        else:
-            cells += ["–", "–", "–"]
-        if diec and umap_rs:
-            common = sorted({r["seed"] for r in diec} & {r["seed"] for r in umap_rs})
-            d = [r for r in diec if r["seed"] in common]
-            u = [r for r in umap_rs if r["seed"] in common]
-            ahead = [np.mean([r[key] for r in d]) - np.mean([r[key] for r in u])
-                     for key in ("acc", "nmi")]
-            verdict = "yes" if min(ahead) >= 0 else "no"
-            cells.append(f"{verdict} ({ahead[0]:+.3f} ACC, {ahead[1]:+.3f} NMI; "
-                         f"{len(common)} seeds)")
-        else:
-            cells.append("–")
-        out.append("| " + " | ".join(cells) + " |")
-    if marked:
-        out.append("")
-        out.append("† Fit time without pretraining: the backbone was read from "
-                   "`--backbone-dir`.")
-    if gains:
-        out.append("")
-        out.append(f"Mean fine-tuning gain over the {len(gains)} datasets with DiEC lines: "
-                   f"{np.mean(gains):+.3f} ACC.")
-    return "\n".join(out)
 
 
 def main(argv=None):
@@ -126,7 +49,7 @@ def main(argv=None):
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     from _data import SUITE
-    from render import read_lines
+    from render import read_lines, suite_table
     import run
 
     if args.render:

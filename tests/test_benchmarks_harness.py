@@ -74,8 +74,8 @@ def test_render_tables_and_figure(quick_rows, tmp_path, capsys):
     render = _module("render")
     text = render.render_harness(render.latest_rows(rows), figures=tmp_path)
     assert "QUICK SMOKE TEST" in text
-    assert "| digits (n=300, QUICK) | kmeans | 1 |" in text
-    assert "| digits (n=300, QUICK) | diec | 1 |" in text
+    assert "| digits (n=300, QUICK) | k-means on pixels | 1 |" in text
+    assert "| digits (n=300, QUICK) | DiEC | 1 |" in text
     assert "python benchmarks/run.py --dataset digits" in text
     assert (tmp_path / "acc_digits_quick.png").stat().st_size > 0
     # The search heat map is drawn from the diec line, without a refit.
@@ -85,14 +85,21 @@ def test_render_tables_and_figure(quick_rows, tmp_path, capsys):
     # Without --include-quick, quick lines never reach a benchmark table.
     render.main([str(out), "--no-figures"])
     captured = capsys.readouterr()
-    assert "| diec |" not in captured.out
+    assert "| DiEC |" not in captured.out and "| diec |" not in captured.out
     assert "left out 2 --quick line(s)" in captured.err
 
     # --methods renders only the methods named.
     render.main([str(out), "--no-figures", "--include-quick", "--methods", "kmeans"])
     captured = capsys.readouterr()
-    assert "| digits (n=300, QUICK) | kmeans | 1 |" in captured.out
-    assert "| diec |" not in captured.out and "COL@COT" not in captured.out
+    assert "| digits (n=300, QUICK) | k-means on pixels | 1 |" in captured.out
+    assert "DiEC" not in captured.out and "COL@COT" not in captured.out
+
+    # --tables: one table per dataset and its machine; quick lines never count.
+    assert render.dataset_tables(render.latest_rows(rows)) == ""
+    tables = render.dataset_tables(render.latest_rows([dict(r, quick=False) for r in rows]))
+    assert tables.startswith("### digits (300 images)\n\n| method | seeds | ACC |")
+    assert "| k-means on pixels | 1 |" in tables and "| DiEC | 1 |" in tables
+    assert "Machine: " in tables
 
 
 def test_kept_backbones_reproduce_their_fits(tmp_path):
@@ -148,7 +155,7 @@ def test_long_tailed_subsets_fall_ten_to_one_and_do_not_depend_on_a_run():
 
 
 def test_suite_table_compares_diec_with_umap_kmeans_per_dataset():
-    suite = _module("suite")
+    render = _module("render")
     saved = list(sys.path)
     sys.path.insert(0, str(BENCHMARKS))
     try:
@@ -163,7 +170,7 @@ def test_suite_table_compares_diec_with_umap_kmeans_per_dataset():
                 line("digits", "diec", 0, 0.90, 0.85, acc_init=0.87),
                 line("digits", "umap_kmeans", 0, 0.88, 0.84),
                 line("digits", "umap_kmeans", 0, 0.95, 0.90, quick=True)]
-        text = suite.suite_table(rows)
+        text = render.suite_table(rows)
     finally:
         sys.path[:] = saved
     lines = text.splitlines()

@@ -1,6 +1,6 @@
 """Eager against ``torch.compile``: seconds per pretraining step of the default U-Net.
 
-    OMP_NUM_THREADS=1 python benchmarks/exploration/compile_step.py SIZE eager|compile STEPS
+    OMP_NUM_THREADS=1 python benchmarks/studies/compile_step.py SIZE eager|compile STEPS
 
 Times STEPS optimiser steps on 64 random SIZE x SIZE images (the DDPM loss
 of ``skdiec._backbone``'s default U-Net, AdamW) and prints the first step

@@ -7,7 +7,7 @@ COT = COL's best timestep on the full cached grid). Prints one Markdown row
 per cache: ACC of the Ward partition at the cell each criterion picks, the
 best cell by labels, and the Spearman correlation of each score with ACC.
 
-    python benchmarks/exploration/criterion_table.py /tmp/q/cells_d0.npz ...
+    python benchmarks/studies/criterion_table.py backbones/cells_d0.npz ...
 """
 import sys
 import warnings

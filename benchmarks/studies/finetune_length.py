@@ -1,6 +1,6 @@
 """How many fine-tuning steps the default fit needs.
 
-    python benchmarks/exploration/finetune_length.py DATASET SEEDS MEMORY_DIR [STEPS]
+    python benchmarks/studies/finetune_length.py DATASET SEEDS MEMORY_DIR [STEPS]
 
 For each seed and each ``max_iter`` in STEPS (default 0,30,60,100), a
 default fit with ``memory=MEMORY_DIR`` (backbone, search and start read from

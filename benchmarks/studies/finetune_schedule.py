@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/exploration/finetune_schedule.py DATASET BACKBONE CELL LR:STEPS [LR:STEPS ...]
+    python benchmarks/studies/finetune_schedule.py DATASET BACKBONE CELL LR:STEPS [LR:STEPS ...]
 
 ``BACKBONE`` is a U-Net kept by ``run.py --reuse-backbone --backbone-dir``, or
 ``digits:SEED``, which pretrains one on digits with the estimator's defaults

@@ -1,7 +1,7 @@
 """What fine-tuning could do after the default one: DEC's self-training
 target once the start is distilled, or a new start in the tuned space.
 
-    python benchmarks/exploration/finetune_variants.py DATASET SEEDS MEMORY_DIR [STEPS]
+    python benchmarks/studies/finetune_variants.py DATASET SEEDS MEMORY_DIR [STEPS]
 
 For each seed, a default fit reads its backbone and start from
 ``MEMORY_DIR`` (a suite or harness run's ``--backbone-dir``) and fine-tunes
@@ -28,20 +28,20 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
-from skdiec import DiEC, _dec, _init  # noqa: E402
+from skdiec import DiEC, _dec, _init, _model  # noqa: E402
 from skdiec._torch_utils import make_generator  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 
 def labels_of(embedder, X_img, centers, est):
     Z = embedder.embed(X_img, est.batch_size, "cpu")
-    return _dec.soft_assignment(Z, centers.detach(), est.alpha).argmax(dim=1).numpy(), Z
+    return _model.soft_assignment(Z, centers.detach(), est.alpha).argmax(dim=1).numpy(), Z
 
 
 def continue_tuning(est, X_img, y, steps, variant):
     unet = copy.deepcopy(est.unet_)
-    embedder = _dec.Embedder(unet, est._scheduler, est._head, est.col_, est.cot_,
-                             est._noise_bank, est.pooling)
+    embedder = _model.Embedder(unet, est._model.scheduler, est._model.head, est.col_,
+                               est.cot_, est._model.noise_bank, est.pooling)
     centers = torch.nn.Parameter(torch.as_tensor(est.cluster_centers_, dtype=torch.float32))
     labels, Z = labels_of(embedder, X_img, centers, est)
     target = None
@@ -55,7 +55,7 @@ def continue_tuning(est, X_img, y, steps, variant):
     accs = []
     generator = make_generator(1)
     for done in range(0, steps, est.update_interval):
-        _dec.fine_tune(embedder, X_img, centers, est._scheduler, alpha=est.alpha,
+        _dec.fine_tune(embedder, X_img, centers, est._model.scheduler, alpha=est.alpha,
                        max_iter=est.update_interval, update_interval=est.update_interval,
                        tol=0.0, denoising_weight=est.denoising_weight, target=target,
                        learning_rate=est.learning_rate, batch_size=est.batch_size,
@@ -76,7 +76,7 @@ def main(dataset, seeds, memory, steps="150"):
     for seed in [int(s) for s in seeds.split(",")]:
         tic = time.perf_counter()
         est = DiEC(n_clusters=k, random_state=seed, device="cpu", memory=memory).fit(X)
-        X_img = est._layout.to_tensor(X.reshape(len(X), -1))
+        X_img = est._model.layout.to_tensor(X.reshape(len(X), -1))
         fit_s = time.perf_counter() - tic
         print(f"{dataset} seed {seed} ({est.col_}@{int(est.cot_)}, {fit_s:.0f} s): "
               f"start {clustering_accuracy(y, est.init_labels_):.4f}, default "

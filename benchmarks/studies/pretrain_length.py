@@ -1,6 +1,6 @@
 """DiEC on digits with an explicit pretraining length: ACC, start ACC and phase times.
 
-Usage: ``python benchmarks/exploration/pretrain_length.py SEED:EPOCHS [SEED:EPOCHS ...]``
+Usage: ``python benchmarks/studies/pretrain_length.py SEED:EPOCHS [SEED:EPOCHS ...]``
 prints one JSON line per fit. Every other parameter is the estimator's default,
 so ``SEED:35`` is what ``pretrain_epochs="auto"`` gives on digits since the
 default became about 1,000 steps, and ``SEED:52`` what it gave before (the

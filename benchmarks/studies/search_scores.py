@@ -1,7 +1,7 @@
 """Search scores on every cell of kept backbones: which cell each would pick,
 and how well that cell clusters.
 
-    python benchmarks/exploration/search_scores.py DATASET SEEDS MEMORY_DIR [OUT.npz]
+    python benchmarks/studies/search_scores.py DATASET SEEDS MEMORY_DIR [OUT.npz]
 
 For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the kept
 backbone and start (nothing is pretrained when the suite kept them), then on
@@ -62,14 +62,14 @@ def cells(dataset, seed, memory):
     subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
     subset = np.sort(np.random.RandomState(subset_seed).choice(
         len(X), min(len(X), est.search_n_samples), replace=False))
-    images = est._layout.to_tensor(X[subset].reshape(len(subset), -1))
+    images = est._model.layout.to_tensor(X[subset].reshape(len(subset), -1))
     sched = _backbone.make_scheduler()
     names = list(est.search_layers_)
     ys = y[subset]
     m = _init._graph_neighbours(len(subset), k)
     rows = {}
     for t in TIMESTEPS:
-        feats = _features.extract_features(est.unet_, sched, images, t, names, est._noise_bank,
+        feats = _features.extract_features(est.unet_, sched, images, t, names, est._model.noise_bank,
                                            est.pooling, 256, "cpu")
         for name in names:
             Z = _search.project(feats.pop(name), 32, 0)

@@ -1,7 +1,7 @@
 """Start rules on kept clustering spaces: fixed or adaptive neighbourhoods,
 k-means or a Gaussian mixture in the UMAP embedding.
 
-    python benchmarks/exploration/start_adaptive.py --memory DIR --dataset NAME [...]
+    python benchmarks/studies/start_adaptive.py --memory DIR --dataset NAME [...]
 
 Reads the search-and-start entries of a ``memory`` folder (a suite or
 harness run's ``--backbone-dir``; every kept entry of DATASET, which may be

@@ -1,6 +1,6 @@
 """Keep the clustering space of kept backbones, to compare start rules on it.
 
-    python benchmarks/exploration/start_bank.py DATASET SEED MEMORY_DIR OUT.npz
+    python benchmarks/studies/start_bank.py DATASET SEED MEMORY_DIR OUT.npz
 
 Fits DiEC with default parameters, ``max_iter=0`` and ``memory=MEMORY_DIR``
 (a backbone and start already in that cache are read, not recomputed), and

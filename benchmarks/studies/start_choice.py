@@ -3,8 +3,8 @@
 Two steps, so that the slow one (the fit up to the start, and UMAP) runs
 once per backbone and the rules can be compared on the cache:
 
-    python benchmarks/exploration/start_choice.py dump DATASET BACKBONE SEED OUT.npz
-    python benchmarks/exploration/start_choice.py score OUT.npz [OUT.npz ...]
+    python benchmarks/studies/start_choice.py dump DATASET BACKBONE SEED OUT.npz
+    python benchmarks/studies/start_choice.py score OUT.npz [OUT.npz ...]
 
 ``dump`` fits DiEC with ``max_iter=0`` on the backbone (as
 ``start_candidates.py``; a BACKBONE that does not exist yet is pretrained

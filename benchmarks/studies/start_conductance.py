@@ -1,6 +1,6 @@
 """Unequal cluster sizes: can a label-free score tell a split cluster?
 
-    python benchmarks/exploration/start_conductance.py MEMORY_DIR DATASET [...]
+    python benchmarks/studies/start_conductance.py MEMORY_DIR DATASET [...]
 
 Reads the search-and-start entries of each DATASET in a ``memory`` folder
 (see ``start_adaptive.py``) and, at UMAP seeds 0-2 and the start's capped
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
 from start_adaptive import spaces  # noqa: E402
-from start_merge import merge  # noqa: E402
+from start_merge import merge, start_graph  # noqa: E402
 
 from skdiec import _init  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
@@ -90,10 +90,7 @@ def main(memory, *datasets):
     for dataset in datasets:
         for name, Z, y in spaces(memory, dataset):
             n, k = Z.shape[0], int(np.unique(y).size)
-            sizes = _init._neighbourhood_sizes(n, k)
-            g = _init._graph_neighbours(n, k)
-            dist, idx = _init._nearest(Z, max(max(sizes), g + 1))
-            A = _init._knn_graph(idx[:, 1:g + 1])
+            sizes, dist, idx, A = start_graph(Z, k)
             print(f"{name} (n={n}, k={k}, sizes {sizes})", flush=True)
             rules = {}
             for seed in (0, 1, 2):

@@ -1,7 +1,7 @@
 import sys, time, numpy as np, torch, warnings
 sys.path.insert(0, __file__.rsplit('/', 2)[0])
 from _data import load
-from skdiec import _features, _backbone, _input, _dec
+from skdiec import _features, _backbone, _input, _dec, _model
 from skdiec.metrics import clustering_accuracy as acc
 from sklearn.cluster import KMeans
 import umap
@@ -17,7 +17,7 @@ bank = torch.randn(4, *Xi.shape[1:], generator=g)
 col, cot = cell.split('@'); cot = int(cot)
 sub = np.sort(np.random.RandomState(0).choice(len(X), 1000, replace=False))
 F = _features.extract_features(unet, sched, Xi[sub], cot, [col], bank, 'flatten', 256, 'cpu')[col]
-head = _dec.FeatureHead.fit(F, 32, 0)
+head = _model.FeatureHead.fit(F, 32, 0)
 emb = _dec.Embedder(unet, sched, head, col, cot, bank, 'flatten')
 def um(Z):
     U = umap.UMAP(n_components=10, n_neighbors=15, min_dist=0.0, random_state=0, n_jobs=1).fit_transform(Z)
@@ -40,6 +40,6 @@ n, hist = _dec.fine_tune(emb, Xi, centers, sched, alpha=1.0, max_iter=int(sys.ar
     denoising_weight=1.0, learning_rate=1e-4, batch_size=256, train_batch_size=64, generator=g, device='cpu')
 print('fine-tune', n, round(time.time()-t,1), [round(h['labels_changed'],3) for h in hist], flush=True)
 Z2 = emb.embed(Xi, 256, 'cpu')
-q = _dec.soft_assignment(Z2, centers.detach(), 1.0)
+q = _model.soft_assignment(Z2, centers.detach(), 1.0)
 print('final DEC labels ACC', acc(y, q.argmax(1).numpy()), flush=True)
 print('final umap ACC', acc(y, um(Z2.numpy())), flush=True)

@@ -1,6 +1,6 @@
 """Not adopted: the start over-clusters and merges by the graph.
 
-    python benchmarks/exploration/start_merge.py MEMORY_DIR DATASET
+    python benchmarks/studies/start_merge.py MEMORY_DIR DATASET
 
 Reads the search-and-start entries of DATASET in a ``memory`` folder (see
 ``start_adaptive.py``) and, at UMAP seeds 0-2 and the start's (capped)
@@ -53,15 +53,22 @@ def merge(A, labels, k):
     return np.unique(labels, return_inverse=True)[1]
 
 
+def start_graph(Z, k):
+    """The start's capped neighbourhood sizes, ``(dist, idx)`` of the
+    nearest rows of ``Z`` and the kNN graph modularity is measured on."""
+    n = Z.shape[0]
+    sizes = _init._neighbourhood_sizes(n, k)
+    g = _init._graph_neighbours(n, k)
+    dist, idx = _init._nearest(Z, max(max(sizes), g + 1))
+    return sizes, dist, idx, _init._knn_graph(idx[:, 1:g + 1])
+
+
 def main(memory, dataset):
     import umap
 
     for name, Z, y in spaces(memory, dataset):
         n, k = Z.shape[0], int(np.unique(y).size)
-        sizes = _init._neighbourhood_sizes(n, k)
-        g = _init._graph_neighbours(n, k)
-        dist, idx = _init._nearest(Z, max(max(sizes), g + 1))
-        A = _init._knn_graph(idx[:, 1:g + 1])
+        sizes, dist, idx, A = start_graph(Z, k)
         res = {"kmeans": [], "merge2k": [], "merge3k": []}
         for seed in (0, 1, 2):
             cands = {}

@@ -1,7 +1,7 @@
 """The start's choice between k-means runs: inertia (the default) or modularity.
 
-    python benchmarks/exploration/start_rules.py BANK.npz [BANK.npz ...]
-    python benchmarks/exploration/start_rules.py --memory DIR --dataset NAME
+    python benchmarks/studies/start_rules.py BANK.npz [BANK.npz ...]
+    python benchmarks/studies/start_rules.py --memory DIR --dataset NAME
 
 Takes clustering spaces ``Z`` kept by ``start_bank.py`` (``.npz``) or the
 search-and-start entries of a ``memory`` folder (a harness run's
