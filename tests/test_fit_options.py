@@ -1,0 +1,58 @@
+"""Fit options beyond the defaults, each checked for what it changes."""
+
+import numpy as np
+import pytest
+
+from skdiec import DiEC
+
+from .conftest import FAST
+
+
+def test_dec_target_trains_otherwise_than_the_held_one(fitted, digits):
+    X, _ = digits
+    held = DiEC(n_clusters=3, random_state=0, **dict(FAST, tol=0.0)).fit(X)
+    dec = DiEC(n_clusters=3, random_state=0, fine_tune_target="dec",
+               **dict(FAST, tol=0.0)).fit(X)
+    # The same backbone, search and start; then another target.
+    np.testing.assert_array_equal(dec.init_labels_, held.init_labels_)
+    assert dec.n_iter_ == held.n_iter_ == FAST["max_iter"]
+    assert not np.allclose(dec.cluster_centers_, held.cluster_centers_)
+    # DEC's target is refreshed every update_interval steps, each a check.
+    assert len(dec.fine_tune_history_) == FAST["max_iter"] // FAST["update_interval"]
+    np.testing.assert_array_equal(dec.predict(X), dec.labels_)
+
+
+def test_kmeans_start_is_its_own_nearest_centre_partition(digits):
+    X, _ = digits
+    est = DiEC(n_clusters=3, random_state=0, init="kmeans", **dict(FAST, max_iter=0)).fit(X)
+    # k-means ends where every sample is nearest its own centroid: without
+    # fine-tuning, the soft assignment to those centroids keeps the start.
+    np.testing.assert_array_equal(est.labels_, est.init_labels_)
+    Z = est.transform(X)
+    centroids = np.stack([Z[est.init_labels_ == k].mean(axis=0) for k in range(3)])
+    np.testing.assert_allclose(est.cluster_centers_, centroids, rtol=1e-5, atol=1e-5)
+
+
+def test_a_callable_search_score_chooses_the_cell(digits):
+    X, _ = digits
+    calls = []
+
+    def first_is_best(Z, n_clusters, random_state):
+        calls.append(Z.shape)
+        return -float(len(calls))  # every later cell scores lower
+
+    est = DiEC(n_clusters=3, random_state=0, search_score=first_is_best, **FAST).fit(X)
+    # Cells are scored timestep by timestep, every layer at each: the first
+    # layer has the best mean, and its first coarse timestep is COT.
+    assert (est.col_, est.cot_) == (est.search_layers_[0], min(FAST["timesteps"]))
+    assert len(calls) == np.isfinite(est.search_scores_).sum()
+    assert all(shape[1] <= FAST["n_components"] for shape in calls)
+
+
+@pytest.mark.parametrize("tol, steps", [(1.0, 2), (0.0, 8)], ids=["stops", "runs on"])
+def test_fine_tuning_stops_once_fewer_labels_change_than_tol(digits, tol, steps):
+    X, _ = digits
+    est = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter=8, tol=tol)).fit(X)
+    # With tol=1 the first check after update_interval steps (fewer than all
+    # labels changed) stops; with tol=0 none does.
+    assert est.n_iter_ == steps
