@@ -17,6 +17,9 @@ import os
 import warnings
 
 import numpy as np
+# diffusers 0.25 (at least) calls safetensors.torch after a bare "import
+# safetensors", which only works once something has imported the submodule.
+import safetensors.torch  # noqa: F401
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
