@@ -137,8 +137,10 @@ class DiffusionEmbeddedClustering(
         pretrained here).
 
     n_refine_timesteps : int, default=4
-        Timesteps added on COL between the neighbours of its best coarse
-        timestep. 0 keeps the coarse grid.
+        Timesteps added on COL, evenly spaced between the neighbours of its
+        best coarse timestep: at least this many where that interval has
+        room (one more when the best is the last coarse timestep, whose
+        interval then ends at a new one). 0 keeps the coarse grid.
 
     search_n_samples : int, default=1000
         Size of the random subset the search scores cells on (all samples if

@@ -167,14 +167,28 @@ def clusterability(F, n_clusters, score, n_components, random_state, method="war
 
 
 def refine_timesteps(coarse, best, n_refine, t_max):
-    """Timesteps between the neighbours of ``best`` in the sorted ``coarse`` grid."""
+    """At least ``n_refine`` new timesteps, evenly spaced between the
+    neighbours of ``best`` in the sorted ``coarse`` grid (all the interval
+    holds when that is fewer).
+
+    The grid is made finer until enough of its points are not coarse
+    timesteps already: with ``n_refine=1`` the midpoint of an evenly spaced
+    grid is ``best`` itself, which used to leave nothing to add.
+    """
     coarse = np.sort(np.asarray(coarse))
     i = int(np.searchsorted(coarse, best))
-    lo = coarse[i - 1] if i > 0 else 0
+    lo = int(coarse[i - 1]) if i > 0 else 0
     # Past the last coarse step, search as far above it as its neighbour is below.
-    hi = coarse[i + 1] if i + 1 < coarse.size else min(t_max - 1, 2 * best - lo)
-    grid = np.unique(np.linspace(lo, hi, n_refine + 2).round().astype(int))
-    return [int(t) for t in grid if t not in set(coarse.tolist())]
+    hi = int(coarse[i + 1]) if i + 1 < coarse.size else min(t_max - 1, 2 * best - lo)
+    scored = set(coarse.tolist())
+    wanted = min(n_refine, sum(t not in scored for t in range(lo, hi + 1)))
+    points = n_refine
+    while True:
+        grid = np.unique(np.linspace(lo, hi, points + 2).round().astype(int))
+        new = [int(t) for t in grid if t not in scored]
+        if len(new) >= wanted:
+            return new
+        points += 1
 
 
 def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score,

@@ -58,6 +58,12 @@ def test_pretraining_draws_timesteps_below_max_timestep(monkeypatch):
     _, t_all = _backbone.draw_noise((4000, 1, 2, 2), _backbone.make_scheduler(),
                                     make_generator(0))
     assert t_all.max() > 900
+    # A bound above a shorter schedule's steps is cut to them.
+    from diffusers import DDPMScheduler
+
+    _, t_short = _backbone.draw_noise((4000, 1, 2, 2), DDPMScheduler(num_train_timesteps=100),
+                                      make_generator(0), max_timestep=300)
+    assert t_short.max() == 99
 
 
 def test_instance_is_deep_copied(tmp_path):

@@ -78,15 +78,6 @@ def test_features_average_the_noise_bank(unet):
     np.testing.assert_allclose(both, (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-6)
 
 
-def test_noised_input_follows_the_ddpm_formula():
-    sched = _backbone.make_scheduler()
-    x, eps = torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4)
-    t = torch.tensor([300, 300])
-    abar = sched.alphas_cumprod[300]
-    expected = abar.sqrt() * x + (1 - abar).sqrt() * eps
-    torch.testing.assert_close(sched.add_noise(x, eps, t), expected)
-
-
 def test_unknown_layer_name(unet):
     with pytest.raises(ValueError, match="unknown layer name.*'up.9'"):
         _features.check_layer_names(unet, ["mid", "up.9"])

@@ -63,8 +63,16 @@ def test_search_finds_the_known_best_cell(monkeypatch):
 
 
 def test_refine_timesteps_between_neighbours():
-    assert _search.refine_timesteps([0, 100, 200], 100, 3, 1000) == [50, 150]
-    assert _search.refine_timesteps([0, 100, 200], 100, 1, 1000) == []
+    # Evenly spaced grids put a point on the best timestep itself: the grid
+    # is made finer until n_refine new timesteps come (1 and 3 used to give
+    # none and two).
+    assert _search.refine_timesteps([0, 100, 200], 100, 1, 1000) == [67, 133]
+    assert _search.refine_timesteps([0, 100, 200], 100, 3, 1000) == [40, 80, 120, 160]
+    assert _search.refine_timesteps([0, 100, 200], 100, 4, 1000) == [40, 80, 120, 160]
+    # No more than the interval holds.
+    assert _search.refine_timesteps([10, 12, 14], 12, 5, 1000) == [11, 13]
+    # The default grid is refined as before.
+    assert _search.refine_timesteps([1, 25, 50, 100, 200], 50, 4, 300) == [40, 55, 70, 85]
     fine = _search.refine_timesteps([10, 50], 50, 4, 1000)
     assert min(fine) > 10 and max(fine) < 999 and 50 not in fine
 
