@@ -132,9 +132,13 @@ class DiffusionEmbeddedClustering(
         block i before its up-sampler).
 
     timesteps : array-like of int, default=(1, 25, 50, 100, 200, 400, 700)
-        Coarse timestep grid in ``[0, 1000)`` on which every layer is scored
-        (only its values below ``pretrain_max_timestep`` when the U-Net is
-        pretrained here).
+        Coarse timestep grid in ``[0, 1000)`` on which every layer is scored:
+        only its values below the timesteps the U-Net was trained on, and
+        below the scheduler's number of steps. A U-Net built here is trained
+        on ``[0, pretrain_max_timestep)``, so by default 400 and 700 are
+        dropped; they are searched for a given U-Net trained on all 1000
+        steps (a hub checkpoint), whose features at high noise may still
+        cluster.
 
     n_refine_timesteps : int, default=4
         Timesteps added on COL, evenly spaced between the neighbours of its
