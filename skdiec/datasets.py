@@ -9,6 +9,9 @@ message that says which files to put where.
 Every loader returns a :class:`~sklearn.utils.Bunch` with ``images``
 ``(n, H, W)`` as float32 in ``[0, 1]``, ``data`` (the images flattened),
 ``target`` and ``DESCR``, or ``(images, target)`` with ``return_X_y=True``.
+
+:func:`load_image_folder` reads your own folder of image files instead:
+uint8 ``(n, C, H, W)`` images, labels from its sub-folders when it has them.
 """
 
 import gzip
@@ -25,6 +28,7 @@ __all__ = [
     "get_data_home",
     "load_digits_images",
     "load_fashion_mnist",
+    "load_image_folder",
     "load_mnist",
     "load_usps",
 ]
@@ -252,3 +256,158 @@ def _read_usps_libsvm(path):
     X, y = load_svmlight_file(str(path), n_features=256)
     # LIBSVM's USPS holds grey levels in [-1, 1] and labels 1..10.
     return (X.toarray() + 1.0) / 2.0, y.astype(np.int64) - 1
+
+
+# ---------------------------------------------------------------- image folders
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def load_image_folder(path, *, image_size=32, color=True, return_X_y=False):
+    """Read a folder of image files (PNG, JPEG, ...) into memory, for clustering.
+
+    Two layouts are read: **one sub-folder per class** (``path/cat/1.jpg``,
+    ``path/dog/2.png``: the sub-folder names become ``target_names``, in
+    sorted order, and ``target`` their index), or a **flat folder** of images
+    (no labels: ``target`` and ``target_names`` are None). A folder that has
+    both reads its sub-folders, and reports the images beside them as
+    skipped. Files are read in sorted order, so a folder gives the same
+    arrays every time.
+
+    Every image is converted (Pillow) to RGB (``color=True``; a grey image
+    is repeated on the three channels, a transparent one laid on white) or
+    to one grey channel, then resized, one rule for all: its shorter side is
+    scaled to ``image_size`` (bicubic), and the centred ``image_size x
+    image_size`` square is kept. Images are stored as uint8, so memory is
+    ``n x channels x image_size^2`` bytes.
+
+    A file that Pillow cannot read, or that has no image extension, is not
+    fatal: it is listed in ``skipped`` with the reason, and a warning counts
+    them.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+    image_size : int, default=32
+        Side of the square images returned.
+    color : bool, default=True
+        RGB (3 channels) or grey (1 channel).
+    return_X_y : bool, default=False
+        Return ``(images, target)`` instead of the Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``images`` (uint8, ``(n, C, image_size, image_size)``, channels
+        first as DiEC and torch take them), ``target`` (int array or None),
+        ``target_names`` (list of str or None), ``filenames`` (paths relative
+        to ``path``, in the order of ``images``), ``skipped`` (list of
+        ``(relative path, reason)``) and ``DESCR``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a folder.
+    ValueError
+        ``path`` holds no readable image, or ``image_size`` is below 1.
+    ImportError
+        Pillow is not installed (``pip install "skdiec[images]"``).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> from PIL import Image
+    >>> from skdiec.datasets import load_image_folder
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for label in ("dark", "light"):
+    ...     (folder / label).mkdir()
+    ...     for i in range(3):
+    ...         value = 40 if label == "dark" else 220
+    ...         Image.new("RGB", (40, 30), (value,) * 3).save(folder / label / f"{i}.png")
+    >>> photos = load_image_folder(folder, image_size=16)
+    >>> photos.images.shape, photos.target_names, photos.target.tolist()
+    ((6, 3, 16, 16), ['dark', 'light'], [0, 0, 0, 1, 1, 1])
+    """
+    import warnings
+
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - Pillow comes with matplotlib
+        raise ImportError("load_image_folder needs Pillow: pip install 'skdiec[images]'") from exc
+    if int(image_size) != image_size or image_size < 1:
+        raise ValueError(f"image_size must be a positive int; got {image_size!r}.")
+    image_size = int(image_size)
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder.")
+
+    files, skipped = _image_files(root)
+    if not files:
+        raise ValueError(f"{root} holds no image file (extensions {', '.join(IMAGE_EXTENSIONS)})"
+                         + (f"; skipped: {skipped[:3]}" if skipped else "") + ".")
+    classes = sorted({rel.parts[0] for rel in files if len(rel.parts) > 1})
+    if classes:
+        skipped += [(rel.as_posix(), "beside the class folders, not in one")
+                    for rel in files if len(rel.parts) == 1]
+        files = [rel for rel in files if len(rel.parts) > 1]
+    channels = 3 if color else 1
+    images = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
+    kept = []
+    for rel in files:
+        try:
+            with Image.open(root / rel) as img:
+                img.load()
+                images[len(kept)] = _square(img, image_size, color, Image)
+        except Exception as exc:  # Pillow raises many kinds of error for a bad file
+            skipped.append((rel.as_posix(), f"not readable as an image ({type(exc).__name__})"))
+            continue
+        kept.append(rel)
+    if not kept:
+        raise ValueError(f"{root}: no image could be read; skipped: {skipped[:3]}.")
+    if skipped:
+        warnings.warn(f"load_image_folder: skipped {len(skipped)} file(s) of {root} "
+                      f"(see the result's skipped), e.g. {skipped[0][0]}: {skipped[0][1]}.",
+                      UserWarning, stacklevel=2)
+    images = images[:len(kept)]
+    target = np.array([classes.index(rel.parts[0]) for rel in kept]) if classes else None
+    if return_X_y:
+        return images, target
+    return Bunch(images=images, target=target, target_names=classes or None,
+                 filenames=[rel.as_posix() for rel in kept], skipped=skipped,
+                 DESCR=f"Images of {root}, {'RGB' if color else 'grey'}, "
+                       f"{image_size}x{image_size}, uint8 (n, C, H, W).")
+
+
+def _image_files(root):
+    """Image files under ``root`` (relative, sorted) and the others, skipped."""
+    files, skipped = [], []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = file.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue  # hidden files and folders (.DS_Store, .ipynb_checkpoints)
+        if len(rel.parts) > 2:
+            skipped.append((rel.as_posix(), "deeper than one class folder"))
+        elif file.suffix.lower() in IMAGE_EXTENSIONS:
+            files.append(rel)
+        else:
+            skipped.append((rel.as_posix(), "not an image extension"))
+    return files, skipped
+
+
+def _square(img, size, color, Image):
+    """``img`` in the library's one resizing rule, as a (C, size, size) array."""
+    if img.mode in ("RGBA", "LA", "P") and (img.mode != "P" or "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    img = img.convert("RGB" if color else "L")
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                     Image.Resampling.BICUBIC)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    array = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    return array.transpose(2, 0, 1) if color else array[None]

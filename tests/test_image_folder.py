@@ -1,0 +1,77 @@
+"""load_image_folder on a small folder of generated files of every kind."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skdiec import DiEC
+from skdiec.datasets import load_image_folder
+
+from .conftest import FAST
+
+
+def write_photos(root, classes=("cats", "dogs")):
+    """Two classes of mixed files: PNG and JPEG of several sizes, a grey and
+    an RGBA image, a corrupt JPEG, a text file and a hidden file."""
+    for k, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True)
+        colour = (200, 30, 30) if k == 0 else (30, 30, 200)
+        Image.new("RGB", (40, 30), colour).save(folder / "a.png")
+        Image.new("RGB", (24, 64), colour).save(folder / "b.jpg", quality=95)
+        Image.new("L", (32, 32), 128).save(folder / "c_grey.png")
+        Image.new("RGBA", (20, 20), colour + (255,)).save(folder / "d_rgba.png")
+    (root / classes[0] / "e_corrupt.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (root / classes[1] / "notes.txt").write_text("not an image")
+    (root / classes[1] / ".DS_Store").write_bytes(b"\0")
+    return root
+
+
+def test_class_folders_give_labels_and_report_what_they_skip(tmp_path):
+    with pytest.warns(UserWarning, match="skipped 2 file"):
+        photos = load_image_folder(write_photos(tmp_path), image_size=16)
+    assert photos.images.shape == (8, 3, 16, 16) and photos.images.dtype == np.uint8
+    assert photos.target_names == ["cats", "dogs"]
+    assert photos.target.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert photos.filenames[0] == "cats/a.png" and photos.filenames[2] == "cats/c_grey.png"
+    assert dict(photos.skipped) == {"cats/e_corrupt.jpg": "not readable as an image "
+                                                          "(UnidentifiedImageError)",
+                                    "dogs/notes.txt": "not an image extension"}
+    # Colour is kept: the cats are red, the dogs blue; the grey image is grey.
+    red, blue = photos.images[0].mean(axis=(1, 2)), photos.images[4].mean(axis=(1, 2))
+    assert red[0] > 150 > red[2] and blue[2] > 150 > blue[0]
+    assert np.ptp(photos.images[2].mean(axis=(1, 2))) == 0
+
+
+def test_a_flat_folder_has_no_labels_and_grey_has_one_channel(tmp_path):
+    for i, size in enumerate([(10, 10), (50, 20), (8, 80)]):
+        Image.new("RGB", size, (i * 50,) * 3).save(tmp_path / f"{i}.png")
+    photos = load_image_folder(tmp_path, image_size=8, color=False)
+    assert photos.images.shape == (3, 1, 8, 8) and photos.target is None
+    assert photos.target_names is None and photos.skipped == []
+
+
+def test_the_shorter_side_is_scaled_and_the_centre_kept(tmp_path):
+    # 40 x 20, black on the left quarter and right quarter, white between:
+    # scaled to 16 x 8, its centred 8 x 8 square is white (bicubic leaves a
+    # trace of the black at its edges); a crop from the left would be half
+    # black.
+    img = np.zeros((20, 40, 3), dtype=np.uint8)
+    img[:, 10:30] = 255
+    Image.fromarray(img).save(tmp_path / "wide.png")
+    square = load_image_folder(tmp_path, image_size=8).images[0]
+    assert square.shape == (3, 8, 8) and square.min() >= 200
+
+
+def test_an_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(ValueError, match="holds no image file"):
+        load_image_folder(tmp_path)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_image_folder(tmp_path / "missing")
+
+
+def test_its_images_cluster_as_they_are(tmp_path):
+    photos = load_image_folder(write_photos(tmp_path), image_size=8)
+    est = DiEC(n_clusters=2, random_state=0, **FAST).fit(photos.images)
+    assert est.predict(photos.images).shape == (8,)
