@@ -53,12 +53,17 @@ def test_rows_with_feature_names_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(df), est.predict(df))
 
 
-def test_committed_fixture_still_loads_and_predicts_the_same():
-    expected = np.load(FIXTURE / "expected.npz")
-    est = DiEC.load(FIXTURE)
+@pytest.mark.parametrize("version", [1, 2])
+def test_committed_fixture_still_loads_and_predicts_the_same(version):
+    folder = FIXTURE.parent / f"diec_format{version}"
+    expected = np.load(folder / "expected.npz")
+    est = DiEC.load(folder)
     np.testing.assert_allclose(est.predict_proba(expected["X"]), expected["proba"],
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(est.predict(expected["X"]), expected["labels"])
+    # Format 1 has no scheduler/ (the default schedule); format 2 saved a cosine one.
+    schedule = est._model.scheduler.config.beta_schedule
+    assert schedule == ("linear" if version == 1 else "squaredcos_cap_v2")
 
 
 def test_unfitted_callable_and_missing(tmp_path, fitted):
