@@ -59,9 +59,7 @@ def load_scheduler(scheduler, unet=None):
         folder = _pipeline_scheduler(unet)
         return make_scheduler() if folder is None else read_scheduler(folder, "unet")
     if isinstance(scheduler, (str, os.PathLike)):
-        folder = os.fspath(scheduler)
-        if _pipeline_scheduler(folder) is not None:
-            folder = _pipeline_scheduler(folder)
+        folder = _pipeline_scheduler(scheduler) or os.fspath(scheduler)
         return read_scheduler(folder, "scheduler")
     if not (callable(getattr(scheduler, "add_noise", None))
             and hasattr(scheduler, "config") and hasattr(type(scheduler), "from_config")):
@@ -106,6 +104,13 @@ def scheduler_key(scheduler):
 
 def n_train_timesteps(scheduler):
     return int(scheduler.config.num_train_timesteps)
+
+
+def timestep_bound(scheduler, max_timestep=None):
+    """Timesteps ``[0, bound)`` drawn for the DDPM loss: ``max_timestep``
+    (all of the scheduler's steps when None), never past the scheduler's."""
+    n_steps = n_train_timesteps(scheduler)
+    return min(int(max_timestep or n_steps), n_steps)
 
 
 def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, seed):
@@ -276,9 +281,7 @@ def draw_noise(shape, scheduler, generator, dtype=torch.float32, max_timestep=No
     ``[0, max_timestep)`` (all of the scheduler's steps by default), for
     :func:`denoising_loss`, drawn on the CPU."""
     eps = randn(shape, generator, "cpu", dtype)
-    n_steps = n_train_timesteps(scheduler)
-    t = randint(min(max_timestep or n_steps, n_steps), (shape[0],), generator,
-                "cpu")
+    t = randint(timestep_bound(scheduler, max_timestep), (shape[0],), generator, "cpu")
     return eps, t
 
 
@@ -344,8 +347,7 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
                       "try a smaller pretrain_learning_rate.", RuntimeWarning)
     # Later fits search only the noise levels it was trained on.
     unet.register_to_config(**{PRETRAINING_KEY: {
-        "max_timestep": min(int(max_timestep or n_train_timesteps(scheduler)),
-                            n_train_timesteps(scheduler)),
+        "max_timestep": timestep_bound(scheduler, max_timestep),
         "epochs": int(epochs), "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
     }})

@@ -36,10 +36,6 @@ FIT_RECORD = {
     "fine_tune_history_": "json",
     "timings_": "json",
 }
-# The model's fields that the estimator exposes as fitted attributes.
-MODEL_ATTRIBUTES = {"unet_": "unet", "col_": "col", "cot_": "cot",
-                    "cluster_centers_": "cluster_centers", "n_components_": "n_components"}
-
 # Serialises moving a model between devices, the one change of shared state
 # on the prediction path (see ClusteringModel.embedder).
 _DEVICE_MOVE_LOCK = threading.Lock()
@@ -189,8 +185,8 @@ class ClusteringModel:
     def images(self, X2d):
         """Flat rows, checked as in fit, as the U-Net's image tensor."""
         X_img = self.layout.to_tensor(X2d)
-        refuse_nonfinite_rows(X_img, "its values overflow float32 once scaled as in fit "
-                                     "(they are far outside the range of the training images)")
+        _refuse_nonfinite_rows(X_img, "its values overflow float32 once scaled as in fit "
+                                      "(they are far outside the range of the training images)")
         return X_img
 
     def embedder(self, device):
@@ -207,9 +203,9 @@ class ClusteringModel:
     def embed(self, X_img, batch_size, device):
         """The clustering-space embedding of the image tensor ``X_img`` (CPU)."""
         Z = self.embedder(device).embed(X_img, batch_size, device)
-        refuse_nonfinite_rows(Z, "its embedding is not finite (the U-Net's features "
-                                 "overflow: its values are far outside the range of the "
-                                 "training images)")
+        _refuse_nonfinite_rows(Z, "its embedding is not finite (the U-Net's features "
+                                  "overflow: its values are far outside the range of the "
+                                  "training images)")
         return Z
 
     def soft_assign(self, Z, cluster_centers=None):
@@ -242,7 +238,7 @@ def _on_device(tensor, device):
     return tensor.device.type == device.type and device.index in (None, tensor.device.index)
 
 
-def refuse_nonfinite_rows(tensor, why):
+def _refuse_nonfinite_rows(tensor, why):
     """Raise a ValueError naming the rows of ``tensor`` that are not all finite.
 
     Refused rather than predicted: a row's label is an argmax over its own

@@ -83,8 +83,6 @@ SCORERS = {
     "davies_bouldin": _neg_davies_bouldin,
 }
 
-PARTITIONS = ("ward", "kmeans")
-
 
 def partition(Z, n_clusters, method, random_state):
     """Cluster labels of ``Z``: Ward linkage (deterministic) or k-means."""

@@ -69,21 +69,17 @@ def candidates(Z, k, seed, sizes, idx, dist):
     import umap
 
     n = Z.shape[0]
-    out = {}
     for s in sizes:
         emb = umap.UMAP(n_components=max(1, min(_init.UMAP_MAX_COMPONENTS, max(2, k), n - 2)),
                         n_neighbors=s, min_dist=0.0, random_state=seed, n_jobs=1,
                         precomputed_knn=(idx[:, :s], dist[:, :s], None)).fit_transform(Z)
         km = KMeans(k, n_init=10, random_state=seed).fit(emb)
-        out[(s, "kmeans")] = km.labels_
         try:
-            out[(s, "gmm")] = GaussianMixture(k, covariance_type="full", reg_covar=1e-4,
-                                              random_state=seed,
-                                              means_init=km.cluster_centers_).fit(emb).predict(emb)
+            gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed,
+                                  means_init=km.cluster_centers_).fit(emb).predict(emb)
         except ValueError:
-            out[(s, "gmm")] = km.labels_
-        yield s, emb, out
-        out = {}
+            gmm = km.labels_
+        yield s, emb, {(s, "kmeans"): km.labels_, (s, "gmm"): gmm}
 
 
 def main(memory, *datasets):
