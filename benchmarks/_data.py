@@ -79,4 +79,8 @@ def load(name, shared=SHARED):
         return long_tailed(*load(name[len("lt_"):], shared))
     if name in FACES:
         return load_faces(name, shared)
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(SUITE + ('mnist',))}")
+    if name == "cifar10_test":
+        return datasets.load_cifar10(Path(shared) / "cifar10-jpg", subset="test",
+                                     return_X_y=True)
+    known = SUITE + ("mnist", "cifar10_test")
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known)}")

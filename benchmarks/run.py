@@ -427,7 +427,8 @@ def main(argv=None):
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="digits",
-                        help="digits, usps, mnist_test, mnist, lt_usps, lt_mnist_test, yale or pie "
+                        help="digits, usps, mnist_test, mnist, lt_usps, lt_mnist_test, yale, "
+                             "pie or cifar10_test "
                              "(see benchmarks/_data.py)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated, from {', '.join(METHODS)}")

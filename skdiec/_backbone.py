@@ -138,6 +138,27 @@ def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, s
         )
 
 
+# unet_channels="auto": the widths for images up to BASE_SIDE pixels a side,
+# and the width of each block added per doubling of the side beyond it.
+BASE_CHANNELS = (32, 64, 64)
+BASE_SIDE = 32
+ADDED_BLOCK_CHANNELS = 128
+
+
+def auto_unet_channels(side):
+    """Block widths of the U-Net built for images ``side`` pixels a side.
+
+    Up to 32 pixels: ``(32, 64, 64)``, two halvings, an 8x8 bottleneck at
+    32. One block of 128 channels is added per doubling beyond that
+    (64: four blocks; 96 and 128: five), so that the bottleneck stays at
+    most 8x8 and its receptive field covers the image, as at 32; the added
+    blocks run at an eighth of the side or less and cost little beside the
+    full-resolution first block.
+    """
+    extra = max(0, math.ceil(math.log2(max(int(side), 1) / BASE_SIDE)))
+    return BASE_CHANNELS + (ADDED_BLOCK_CHANNELS,) * extra
+
+
 def auto_pretrain_epochs(n_samples, batch_size):
     """Whole epochs for at least ``AUTO_PRETRAIN_STEPS`` optimiser steps, at
     most 100 (a tiny data set is not trained for thousands of epochs).

@@ -22,7 +22,6 @@ from . import (_backbone, _dec, _features, _init, _input, _model, _persistence, 
                _search, _seeding, _start)
 from ._torch_utils import make_generator, resolve_device
 
-_FLOAT_DTYPES = (np.float64, np.float32)
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 # score() measures the silhouette on at most this many samples (a fixed
 # random subset), so that it costs O(n) like the embedding it needs.
@@ -78,12 +77,25 @@ class DiffusionEmbeddedClustering(
         ``(H, W)`` or ``(C, H, W)`` of rows of a 2-D ``X``. When None, rows
         of ``d = s * s`` values (``s >= 3``) are read as one-channel ``s x s``
         images, and any other table is laid out on a zero-padded square grid.
-        Ignored for 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` input.
+        Ignored for 3-D ``(n, H, W)`` and 4-D input.
 
-    unet_channels : tuple of int, default=(32, 64, 64)
+    channel_axis : {"auto", 1, -1}, default="auto"
+        Where a 4-D ``X`` holds its channels: 1 for ``(n, C, H, W)`` (torch's
+        order), -1 for ``(n, H, W, C)`` (Pillow's and matplotlib's). "auto"
+        reads channels-last when the last axis has at most 4 entries and
+        axis 1 more, channels-first otherwise; only channels-last images at
+        most 4 pixels wide need -1. Each channel is scaled to ``[-1, 1]``
+        on its own. ``fit``, ``predict`` and ``transform`` apply the same
+        rule, so a model fitted on one order predicts the other.
+
+    unet_channels : "auto" or tuple of int, default="auto"
         Widths of the blocks of the U-Net built when ``unet`` is None. Each
         block after the first halves the image size; images are padded to a
-        multiple of ``2 ** (len(unet_channels) - 1)``.
+        multiple of ``2 ** (len(unet_channels) - 1)``. "auto" is
+        ``(32, 64, 64)`` for images up to 32 pixels a side (an 8x8
+        bottleneck at 32), with one block of 128 channels added per
+        doubling of the side beyond 32 (64 pixels: 4 blocks; 96 and 128:
+        5), which keeps the bottleneck at most 8x8.
 
     pretrain_epochs : int or "auto", default="auto"
         Epochs of DDPM pretraining on ``X``. "auto" means 0 for a given U-Net,
@@ -197,8 +209,10 @@ class DiffusionEmbeddedClustering(
 
     pooling : {"flatten", "avg", "max", "avgmax"} or int, default="flatten"
         How a layer's ``(C, h, w)`` map becomes a vector: kept whole
-        ("flatten"), global average or max pooled, both concatenated, or
-        average pooled to an ``int x int`` grid.
+        ("flatten"; a map wider than 32 positions, from images above 32
+        pixels, is average pooled to 32x32 first, which bounds a sample's
+        features to ``C * 1024`` values), global average or max pooled,
+        both concatenated, or average pooled to an ``int x int`` grid.
 
     n_components : int, default=32
         Dimension of the clustering space: features are projected on their
@@ -363,7 +377,8 @@ class DiffusionEmbeddedClustering(
         "unet": _pretrain.UNET_CONSTRAINT,
         "scheduler": _pretrain.SCHEDULER_CONSTRAINT,
         "image_shape": [None, tuple, list],
-        "unet_channels": [tuple, list],
+        "channel_axis": _pretrain.CHANNEL_AXIS_CONSTRAINT,
+        "unet_channels": _pretrain.UNET_CHANNELS_CONSTRAINT,
         "pretrain_epochs": _pretrain.EPOCHS_CONSTRAINT,
         "pretrain_learning_rate": _pretrain.LEARNING_RATE_CONSTRAINT,
         "pretrain_max_timestep": _pretrain.MAX_TIMESTEP_CONSTRAINT,
@@ -401,7 +416,8 @@ class DiffusionEmbeddedClustering(
         unet=None,
         scheduler=None,
         image_shape=None,
-        unet_channels=(32, 64, 64),
+        channel_axis="auto",
+        unet_channels="auto",
         pretrain_epochs="auto",
         pretrain_learning_rate=2e-3,
         pretrain_max_timestep=300,
@@ -432,6 +448,7 @@ class DiffusionEmbeddedClustering(
         self.unet = unet
         self.scheduler = scheduler
         self.image_shape = image_shape
+        self.channel_axis = channel_axis
         self.unet_channels = unet_channels
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
@@ -467,10 +484,11 @@ class DiffusionEmbeddedClustering(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
-                or (n_samples, C, H, W)
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W), \
+                (n_samples, C, H, W) or (n_samples, H, W, C)
             Training images (or rows of a table): finite numbers, at least 2
-            samples. Dense only: sparse matrices raise a ``TypeError``.
+            samples, any float or integer dtype (uint8 photos are held as
+            float32). Dense only: sparse matrices raise a ``TypeError``.
         y : Ignored
             Not used, present for API consistency.
 
@@ -506,7 +524,7 @@ class DiffusionEmbeddedClustering(
                 ConvergenceWarning,
             )
         timesteps = self._check_timesteps()
-        channels = _pretrain.check_unet_channels(self.unet_channels)
+        channels = _pretrain.check_unet_channels(self.unet_channels, image_shape, X2d.shape[1])
         train_batch = min(self.train_batch_size, self.batch_size)
         if train_batch < self.train_batch_size:
             warnings.warn(
@@ -647,8 +665,8 @@ class DiffusionEmbeddedClustering(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
-                or (n_samples, C, H, W)
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W), \
+                (n_samples, C, H, W) or (n_samples, H, W, C)
 
         Returns
         -------
@@ -779,12 +797,13 @@ class DiffusionEmbeddedClustering(
             ndim = np.ndim(X)
         nd_shape = None
         min_samples = 2 if reset else 1
+        dtype = _input.float_dtypes(X)
         with _input.errors_name_x():
             if ndim is not None and ndim > 2:
-                X = check_array(X, allow_nd=True, dtype=_FLOAT_DTYPES, input_name="X",
+                X = check_array(X, allow_nd=True, dtype=dtype, input_name="X",
                                 ensure_min_samples=min_samples)
-                X, nd_shape = _input.flatten_images(X)
-            X = validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES,
+                X, nd_shape = _input.flatten_images(X, channel_axis=self.channel_axis)
+            X = validate_data(self, X, reset=reset, dtype=dtype,
                               ensure_min_samples=min_samples)
         if reset:
             if nd_shape is not None:

@@ -28,6 +28,10 @@ import torch.nn.functional as F
 from ._torch_utils import map_batches
 
 POOLINGS = ("avg", "max", "avgmax", "flatten")
+# "flatten" keeps a map whole up to this side; a larger one (a full-resolution
+# layer of images above 32 pixels) is average-pooled to it first, so that a
+# sample's features stay at most C * 32 * 32 values whatever the image size.
+MAX_FLATTEN_SIDE = 32
 
 
 class _StopForward(Exception):
@@ -108,6 +112,9 @@ def pool(maps, pooling):
     if pooling == "avgmax":
         return torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
     if pooling == "flatten":
+        h, w = maps.shape[2:]
+        if max(h, w) > MAX_FLATTEN_SIDE:
+            maps = F.adaptive_avg_pool2d(maps, (min(h, MAX_FLATTEN_SIDE), min(w, MAX_FLATTEN_SIDE)))
         return maps.flatten(1)
     if isinstance(pooling, (int, np.integer)):
         return F.adaptive_avg_pool2d(maps, int(pooling)).flatten(1)

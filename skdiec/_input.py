@@ -1,13 +1,15 @@
 """Input stage: from a user's array to scaled image tensors a U-Net can take.
 
-Images arrive as ``(n, H, W)``, ``(n, C, H, W)`` or flattened rows ``(n, d)``.
-Rows are read as images when ``image_shape`` is given or ``d`` is a perfect
-square; any other table is laid out on a small zero-padded square grid so that
-it goes through the very same diffusion path as images do.
+Images arrive as ``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)`` or
+flattened rows ``(n, d)``. Rows are read as images when ``image_shape`` is
+given or ``d`` is a perfect square; any other table is laid out on a small
+zero-padded square grid so that it goes through the very same diffusion path
+as images do.
 
 The layout and the scaling to ``[-1, 1]`` (the range DDPM checkpoints expect)
 are learned once in ``fit`` and stored in an :class:`InputLayout`, which
-``predict`` and ``transform`` reuse.
+``predict`` and ``transform`` reuse. Images are scaled channel by channel
+(one offset and scale per channel, over all pixels), tables column by column.
 """
 
 from contextlib import contextmanager
@@ -21,6 +23,13 @@ import torch
 # Rows whose square side is below this are treated as a table, not an image:
 # a 1x1 or 2x2 "image" is far more likely a table of 1 or 4 columns.
 _MIN_IMAGE_SIDE = 3
+# A 4-D array whose last axis has at most this many entries, and axis 1 more,
+# holds channels-last images (RGB, RGBA or grey, as Pillow and matplotlib
+# give them); any other 4-D array is read channels-first, torch's order.
+MAX_CHANNELS_LAST = 4
+CHANNEL_AXES = ("auto", 1, -1)
+# Values scaled at a time by to_tensor: bounds its float64 temporaries (128 MB).
+_SCALE_CHUNK_VALUES = 2 ** 24
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,9 @@ class InputLayout:
     padded_shape : tuple of int
         ``(H_pad, W_pad)`` after zero padding to a size the U-Net accepts.
     offset, scale : ndarray
-        ``x_scaled = (x - offset) * scale - 1``: one value per image for images,
-        one per column for tables.
+        ``x_scaled = (x - offset) * scale - 1``: one value per channel for
+        images (a 0-d array, one value for all channels, in layouts saved
+        before per-channel scaling), one per column for tables.
     """
 
     kind: str
@@ -54,20 +64,42 @@ class InputLayout:
 
     def to_tensor(self, X, dtype=torch.float32):
         """Scale the flat rows ``X`` (n, d) and lay them out as ``(n, C, H_pad, W_pad)``."""
-        X = np.asarray(X, dtype=np.float64)
-        Xs = (X - self.offset) * self.scale - 1.0
         c, h, w = self.image_shape
-        if self.kind == "table":
-            grid = np.zeros((X.shape[0], h * w), dtype=np.float64)
-            grid[:, : X.shape[1]] = Xs
-            Xs = grid
-        imgs = torch.as_tensor(Xs.reshape(-1, c, h, w), dtype=dtype)
+        imgs = torch.empty((X.shape[0], c, h, w), dtype=dtype)
+        step = max(1, _SCALE_CHUNK_VALUES // max(1, X.shape[1]))
+        for start in range(0, X.shape[0], step):
+            imgs[start:start + step] = torch.as_tensor(
+                self._scaled(X[start:start + step]).reshape(-1, c, h, w), dtype=dtype)
         ph, pw = self.padded_shape
         if (ph, pw) != (h, w):
             # Padding with the value of a blank pixel (-1 after scaling) keeps
             # the borders looking like background rather than mid-grey.
             imgs = torch.nn.functional.pad(imgs, (0, pw - w, 0, ph - h), value=-1.0)
         return imgs
+
+    def _scaled(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        c, h, w = self.image_shape
+        if self.kind == "image":
+            # offset is (C,) or, in older layouts, 0-d: either broadcasts over
+            # the (n, C, H * W) view.
+            per_channel = (-1, 1) if np.ndim(self.offset) else ()
+            Xs = X.reshape(X.shape[0], c, h * w)
+            Xs = (Xs - np.reshape(self.offset, per_channel)) * np.reshape(self.scale, per_channel)
+            return Xs.reshape(X.shape[0], -1) - 1.0
+        grid = np.zeros((X.shape[0], h * w), dtype=np.float64)
+        grid[:, : X.shape[1]] = (X - self.offset) * self.scale - 1.0
+        return grid
+
+
+def float_dtypes(X):
+    """The float dtypes ``X`` may be checked into: float32 for integers of at
+    most 16 bits (uint8 photos), which it holds exactly in half the memory
+    of float64; float64 or float32 kept as they are; float64 otherwise."""
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in "ui" and dtype.itemsize <= 2:
+        return np.float32
+    return (np.float64, np.float32)
 
 
 @contextmanager
@@ -86,25 +118,28 @@ def errors_name_x():
         raise type(exc)(f"Invalid X: {exc}") from exc
 
 
-def flatten_images(X, image_shape=None):
-    """Return ``(X2d, image_shape)`` with images flattened to rows.
+def flatten_images(X, image_shape=None, channel_axis="auto"):
+    """Return ``(X2d, image_shape)`` with images flattened to rows, channels first.
 
     ``X`` is an array already checked for dtype and finiteness. 3-D input is
-    ``(n, H, W)``, 4-D is ``(n, C, H, W)``, 2-D stays as it is. ``image_shape``
-    is the ``(C, H, W)`` taken from the array's own shape when it is 3-D or
-    4-D, else the user's ``image_shape`` parameter (normalised to 3 ints) or
-    None.
+    ``(n, H, W)``, 4-D is ``(n, C, H, W)`` or ``(n, H, W, C)`` (see
+    :func:`channels_last`), 2-D stays as it is. ``image_shape`` is the
+    ``(C, H, W)`` taken from the array's own shape when it is 3-D or 4-D,
+    else the user's ``image_shape`` parameter (normalised to 3 ints) or None.
     """
     if X.ndim == 3:
         shape = (1, X.shape[1], X.shape[2])
     elif X.ndim == 4:
+        if channels_last(X.shape, channel_axis):
+            X = X.transpose(0, 3, 1, 2)
         shape = tuple(X.shape[1:])
     elif X.ndim == 2:
         shape = None if image_shape is None else _as_chw(image_shape)
     else:
         raise ValueError(
             "X must be 2-D (n_samples, n_features), 3-D (n_samples, H, W) or "
-            f"4-D (n_samples, C, H, W); got an array with {X.ndim} dimension(s) "
+            f"4-D (n_samples, C, H, W) or (n_samples, H, W, C); got an array with "
+            f"{X.ndim} dimension(s) "
             f"of shape {X.shape}."
         )
     if shape is not None and X.ndim == 2 and int(np.prod(shape)) != X.shape[1]:
@@ -113,6 +148,21 @@ def flatten_images(X, image_shape=None):
             f"values per image, but X has {X.shape[1]} features per row."
         )
     return X.reshape(X.shape[0], -1), shape
+
+
+def channels_last(shape, channel_axis="auto"):
+    """Whether a 4-D array of ``shape`` holds channels-last ``(n, H, W, C)`` images.
+
+    ``channel_axis`` 1 or -1 says so; "auto" reads channels-last when the
+    last axis has at most :data:`MAX_CHANNELS_LAST` entries and axis 1 more,
+    and channels-first otherwise: only images at most 4 pixels wide and
+    channels-last need ``channel_axis=-1``.
+    """
+    if channel_axis not in CHANNEL_AXES:
+        raise ValueError(f"channel_axis must be one of {CHANNEL_AXES}; got {channel_axis!r}.")
+    if channel_axis == "auto":
+        return shape[-1] <= MAX_CHANNELS_LAST < shape[1]
+    return channel_axis == -1
 
 
 def _as_chw(image_shape):
@@ -145,21 +195,27 @@ def fit_layout(X2d, image_shape, multiple):
         image_shape = (1, side, side)
     if image_shape is not None:
         kind = "image"
-        lo, hi = float(X2d.min()), float(X2d.max())
-        offset = np.array(lo)
-        scale = np.array(2.0 / (hi - lo) if hi > lo else 1.0)
+        # Channels carry their own ranges (a photo's blue rarely spans what
+        # its red does), so each is scaled alone, over all its pixels.
+        per_channel = X2d.reshape(X2d.shape[0], image_shape[0], -1)
+        lo = per_channel.min(axis=(0, 2)).astype(np.float64)
+        hi = per_channel.max(axis=(0, 2)).astype(np.float64)
+        offset, scale = lo, _inverse_half_span(hi - lo)
     else:
         kind = "table"
         side = max(math.ceil(math.sqrt(d)), 2)
         image_shape = (1, side, side)
         # Columns of a table carry their own units, so each is scaled alone.
         lo, hi = X2d.min(axis=0), X2d.max(axis=0)
-        span = hi - lo
-        offset = lo.astype(np.float64)
-        scale = np.where(span > 0, 2.0 / np.where(span > 0, span, 1.0), 1.0)
+        offset, scale = lo.astype(np.float64), _inverse_half_span((hi - lo).astype(np.float64))
     _, h, w = image_shape
     padded = (_round_up(h, multiple), _round_up(w, multiple))
     return InputLayout(kind, tuple(int(s) for s in image_shape), padded, offset, scale)
+
+
+def _inverse_half_span(span):
+    """``2 / span``, and 1 where the span is 0 (a constant stays at -1)."""
+    return np.where(span > 0, 2.0 / np.where(span > 0, span, 1.0), 1.0)
 
 
 def _round_up(n, multiple):

@@ -1,6 +1,6 @@
 """Saving a fitted estimator to a folder that loads without unpickling.
 
-Format (``FORMAT_VERSION`` 2), one folder:
+Format (``FORMAT_VERSION`` 3), one folder:
 
 - ``unet/``: the fitted U-Net, written by diffusers' ``save_pretrained``
   (``config.json`` and ``diffusion_pytorch_model.safetensors``);
@@ -9,6 +9,8 @@ Format (``FORMAT_VERSION`` 2), one folder:
   have none, load with the default DDPM schedule they were fitted with;
 - ``arrays.safetensors``: every fitted array (centres, search table, noise
   bank, projection, input scaling, labels), read by ``safetensors.numpy``;
+  the input scaling has one value per channel of an image from format 3
+  on (``layout.scaling``), one for the whole image before;
 - ``estimator.json``: the format version, the skdiec version, the
   constructor parameters, the fitted scalars and names, and (optional:
   absent in the first format-1 folders) ``checksums``, the SHA-256 of every
@@ -39,8 +41,8 @@ import torch
 
 from ._model import FIT_RECORD
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 # Format 1's names: the estimator's fitted attributes (the model's and the
 # fit's record, :data:`skdiec._model.FIT_RECORD`) and the model's other parts.
@@ -55,7 +57,7 @@ _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_n
 # (pretraining on all timesteps, DEC's own target, no cache). Any other
 # parameter missing is an error, never a silent default.
 _ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None,
-                 "scheduler": None}
+                 "scheduler": None, "channel_axis": "auto"}
 # What a save writes: only a folder holding nothing else is replaced by a save.
 _ENTRIES = {"unet", "scheduler", "arrays.safetensors", "estimator.json"}
 
@@ -174,7 +176,7 @@ def _metadata(est):
         "feature_names_in_": feature_names,
         "layout": {"kind": layout.kind, "image_shape": jsonable(layout.image_shape),
                    "padded_shape": jsonable(layout.padded_shape),
-                   "scalar_scaling": bool(np.ndim(layout.offset) == 0)},
+                   "scaling": _scaling(layout)},
     }
 
 
@@ -270,7 +272,7 @@ def load(cls, path, device="cpu"):
         _verify_checksums(path, meta, version)
 
     est = _estimator_from_params(cls, meta, device)
-    lay = _read_layout(meta)
+    lay = _read_layout(meta, version)
     fit = _read_fitted(meta, est, lay)
     names = meta.get("feature_names_in_")
     if names is not None and not (isinstance(names, list) and len(names) == fit["n_features_in_"]
@@ -291,7 +293,7 @@ def load(cls, path, device="cpu"):
     _check_feature_size(unet, scheduler, bank, fit, est.pooling, arrays["head_mean"].shape[0])
 
     offset, scale = arrays["layout_offset"], arrays["layout_scale"]
-    if lay["scalar_scaling"]:
+    if lay["scaling"] == "image":
         offset, scale = np.array(offset[0]), np.array(scale[0])
     layout = InputLayout(lay["kind"], tuple(lay["image_shape"]), tuple(lay["padded_shape"]),
                          offset, scale)
@@ -427,9 +429,27 @@ def _check_layers(layers):
         raise ValueError(f"layers must be 'all' or a non-empty list of names; got {layers!r}")
 
 
-def _read_layout(meta):
-    meta.keys("layout", {"kind", "image_shape", "padded_shape", "scalar_scaling"})
-    lay = meta.get("layout")
+def _scaling(layout):
+    """layout.scaling (format 3): one offset and scale for all of an image's
+    values (the only image scaling before format 3), one per channel, or one
+    per column of a table."""
+    if layout.kind == "table":
+        return "column"
+    return "image" if np.ndim(layout.offset) == 0 else "channel"
+
+
+def _read_layout(meta, version):
+    if version >= 3:
+        meta.keys("layout", {"kind", "image_shape", "padded_shape", "scaling"})
+        lay = dict(meta.get("layout"))
+    else:
+        meta.keys("layout", {"kind", "image_shape", "padded_shape", "scalar_scaling"})
+        lay = dict(meta.get("layout"))
+        # Images were scaled by one offset and scale, tables column by column.
+        if lay["scalar_scaling"] is not (lay["kind"] == "image"):
+            meta.fail("layout.scalar_scaling", f"must be {lay['kind'] == 'image'} for "
+                      f"kind {lay['kind']!r}")
+        lay["scaling"] = "image" if lay.pop("scalar_scaling") else "column"
     if lay["kind"] not in ("image", "table"):
         meta.fail("layout.kind", f"must be 'image' or 'table'; got {lay['kind']!r:.60}")
     for field, size in (("image_shape", 3), ("padded_shape", 2)):
@@ -441,10 +461,10 @@ def _read_layout(meta):
     if any(p < s for p, s in zip(lay["padded_shape"], lay["image_shape"][1:])):
         meta.fail("layout.padded_shape", f"{lay['padded_shape']} is smaller than the image "
                   f"{lay['image_shape'][1:]}")
-    # Images are scaled by one offset and scale, tables column by column.
-    if lay["scalar_scaling"] is not (lay["kind"] == "image"):
-        meta.fail("layout.scalar_scaling", f"must be {lay['kind'] == 'image'} for "
-                  f"kind {lay['kind']!r}")
+    allowed = ("column",) if lay["kind"] == "table" else ("image", "channel")
+    if lay["scaling"] not in allowed:
+        meta.fail("layout.scaling", f"must be one of {allowed} for kind {lay['kind']!r}; "
+                  f"got {lay['scaling']!r:.60}")
     return lay
 
 
@@ -499,8 +519,8 @@ def _read_arrays(path, est, lay, fit):
     k, n_comp = est.n_clusters, fit["n_components_"]
     n_labels = arrays["labels_"].shape[0] if arrays["labels_"].ndim == 1 else -1
     n_feat = arrays["head_mean"].shape[0] if arrays["head_mean"].ndim == 1 else -1
-    n_scaling = 1 if lay["scalar_scaling"] else fit["n_features_in_"]
     c = lay["image_shape"][0]
+    n_scaling = {"image": 1, "channel": c, "column": fit["n_features_in_"]}[lay["scaling"]]
     # name: (dtype kind, shape, must be finite, allowed value range)
     spec = {
         "cluster_centers_": ("f", (k, n_comp), True, None),

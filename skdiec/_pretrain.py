@@ -8,13 +8,15 @@ same weights for the same images, settings and ``random_state``.
 """
 
 from dataclasses import dataclass
+import math
 from numbers import Integral, Real
 import os
 import time
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import (HasMethods, Interval, Options, StrOptions,
+                                             validate_params)
 from sklearn.utils.validation import check_array
 
 from . import _backbone, _cache, _input, _seeding
@@ -31,6 +33,8 @@ EPOCHS_CONSTRAINT = [Interval(Integral, 0, None, closed="left"), StrOptions({"au
 LEARNING_RATE_CONSTRAINT = [Interval(Real, 0, None, closed="neither")]
 MAX_TIMESTEP_CONSTRAINT = [Interval(Integral, 1, _backbone.NUM_TRAIN_TIMESTEPS, closed="both")]
 BATCH_SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left")]
+UNET_CHANNELS_CONSTRAINT = [tuple, list, StrOptions({"auto"})]
+CHANNEL_AXIS_CONSTRAINT = [StrOptions({"auto"}), Options(Integral, {1, -1})]
 
 
 @dataclass
@@ -89,9 +93,10 @@ def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, le
     {
         "X": ["array-like"],
         "image_shape": [None, tuple, list],
+        "channel_axis": CHANNEL_AXIS_CONSTRAINT,
         "unet": UNET_CONSTRAINT,
         "scheduler": SCHEDULER_CONSTRAINT,
-        "unet_channels": [tuple, list],
+        "unet_channels": UNET_CHANNELS_CONSTRAINT,
         "epochs": EPOCHS_CONSTRAINT,
         "learning_rate": LEARNING_RATE_CONSTRAINT,
         "max_timestep": MAX_TIMESTEP_CONSTRAINT,
@@ -103,7 +108,8 @@ def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, le
     },
     prefer_skip_nested_validation=True,
 )
-def pretrain_unet(X, *, image_shape=None, unet=None, scheduler=None, unet_channels=(32, 64, 64),
+def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, scheduler=None,
+                  unet_channels="auto",
                   epochs="auto", learning_rate=2e-3, max_timestep=300, batch_size=64,
                   memory=None, device="auto", random_state=None, verbose=0):
     """Pretrain a diffusion U-Net on images, once, for any number of DiEC fits.
@@ -123,13 +129,17 @@ def pretrain_unet(X, *, image_shape=None, unet=None, scheduler=None, unet_channe
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
-            or (n_samples, C, H, W)
+    X : array-like of shape (n_samples, n_features), (n_samples, H, W), \
+            (n_samples, C, H, W) or (n_samples, H, W, C)
         Training images, as for :meth:`DiffusionEmbeddedClustering.fit`.
 
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)`` of the rows of a 2-D ``X`` (see the
         estimator's parameter of that name).
+
+    channel_axis : {"auto", 1, -1}, default="auto"
+        Where a 4-D ``X`` holds its channels (see the estimator's parameter
+        of that name).
 
     unet : None, str, os.PathLike or diffusers.UNet2DModel, default=None
         A U-Net to pretrain further (copied, never changed), or None to build
@@ -139,8 +149,9 @@ def pretrain_unet(X, *, image_shape=None, unet=None, scheduler=None, unet_channe
         The noise schedule of the DDPM loss (see the estimator's parameter of
         that name); pass the same one to the fits that use the U-Net.
 
-    unet_channels : tuple of int, default=(32, 64, 64)
-        Block widths of the U-Net built when ``unet`` is None.
+    unet_channels : "auto" or tuple of int, default="auto"
+        Block widths of the U-Net built when ``unet`` is None ("auto": see
+        the estimator's parameter of that name).
 
     epochs : int or "auto", default="auto"
         Epochs of pretraining. "auto": about 1000 optimiser steps (at least
@@ -184,31 +195,46 @@ def pretrain_unet(X, *, image_shape=None, unet=None, scheduler=None, unet_channe
     >>> est.pretrain_loss_
     []
     """
-    X2d, shape = _check_images(X, image_shape)
+    X2d, shape = _check_images(X, image_shape, channel_axis)
     backbone = fit_backbone(
         unet, X2d, shape, _backbone.load_scheduler(scheduler, unet),
-        unet_channels=check_unet_channels(unet_channels), epochs=epochs,
+        unet_channels=check_unet_channels(unet_channels, shape, X2d.shape[1]), epochs=epochs,
         learning_rate=learning_rate, max_timestep=max_timestep, batch_size=batch_size,
         seed=_seeding.phase_seeds(random_state).backbone, memory=memory,
         device=resolve_device(device), verbose=verbose)
     return backbone.unet
 
 
-def _check_images(X, image_shape):
+def _check_images(X, image_shape, channel_axis):
     with _input.errors_name_x():
-        X = check_array(X, allow_nd=np.ndim(X) > 2, dtype=(np.float64, np.float32),
+        X = check_array(X, allow_nd=np.ndim(X) > 2, dtype=_input.float_dtypes(X),
                         ensure_min_samples=1, input_name="X")
     if X.ndim > 2:
-        return _input.flatten_images(X)
+        return _input.flatten_images(X, channel_axis=channel_axis)
     return _input.flatten_images(X, image_shape)
 
 
-def check_unet_channels(channels):
-    """``unet_channels`` as a tuple of ints, or a ValueError naming it."""
+def check_unet_channels(channels, image_shape=None, n_features=None):
+    """``unet_channels`` as a tuple of ints, or a ValueError naming it.
+
+    "auto" is resolved by :func:`~skdiec._backbone.auto_unet_channels` for
+    images of ``image_shape`` (a table of ``n_features`` columns is laid out
+    on a small square grid); with neither given, "auto" is only accepted.
+    """
+    if isinstance(channels, str):
+        if channels != "auto":
+            raise ValueError(f"unet_channels must be 'auto' or a non-empty sequence of "
+                             f"positive ints; got {channels!r}.")
+        if image_shape is not None:
+            return _backbone.auto_unet_channels(max(image_shape[1:]))
+        if n_features is not None:
+            return _backbone.auto_unet_channels(math.ceil(math.sqrt(n_features)))
+        return channels
     if len(channels) < 1 or not all(
         isinstance(c, (Integral, np.integer)) and c >= 1 for c in channels
     ):
         raise ValueError(
-            f"unet_channels must be a non-empty sequence of positive ints; got {channels!r}."
+            f"unet_channels must be 'auto' or a non-empty sequence of positive ints; "
+            f"got {channels!r}."
         )
     return tuple(int(c) for c in channels)

@@ -10,13 +10,15 @@ Every loader returns a :class:`~sklearn.utils.Bunch` with ``images``
 ``(n, H, W)`` as float32 in ``[0, 1]``, ``data`` (the images flattened),
 ``target`` and ``DESCR``, or ``(images, target)`` with ``return_X_y=True``.
 
-:func:`load_image_folder` reads your own folder of image files instead:
-uint8 ``(n, C, H, W)`` images, labels from its sub-folders when it has them.
+:func:`load_cifar10` and :func:`load_image_folder` (your own folder of image
+files) return colour images as uint8 ``(n, C, H, W)`` instead, which hold
+them in a quarter of float32's memory.
 """
 
 import gzip
 import hashlib
 import os
+import pickle
 import shutil
 import urllib.request
 from pathlib import Path
@@ -24,8 +26,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._progress import progress
+
 __all__ = [
     "get_data_home",
+    "load_cifar10",
     "load_digits_images",
     "load_fashion_mnist",
     "load_image_folder",
@@ -70,6 +75,16 @@ _USPS = {
             "usps.t.bz2": "8ea070ee2aca1ac39742fdd1ef5ed118"},
     "descr": "USPS handwritten digits (Hull, 1994), 16x16, 7,291 train + 2,007 test.",
 }
+
+
+_CIFAR10 = {
+    "name": "cifar10",
+    "url": "https://www.cs.toronto.edu/~kriz/",
+    "md5": {"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
+    "descr": "CIFAR-10 (Krizhevsky, 2009): 60,000 colour images of 32x32 in 10 classes, "
+             "50,000 train + 10,000 test.",
+}
+_CIFAR10_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
 def get_data_home(data_home=None):
@@ -143,6 +158,102 @@ def load_usps(path=None, *, subset="all", return_X_y=False, download=True):
     target = np.concatenate([parts[s][1] for s in keep])
     return _result(images.astype(np.float32), target.astype(np.int64), return_X_y,
                    _USPS["descr"])
+
+
+def load_cifar10(path=None, *, subset="all", return_X_y=False, download=True, verbose=0):
+    """CIFAR-10: 60,000 colour images of 32x32 in 10 classes (or its train/test split).
+
+    ``path`` is a folder holding either of CIFAR-10's two common forms:
+
+    - the official **python batches** (``data_batch_1`` ... ``data_batch_5``,
+      ``test_batch`` and ``batches.meta``), directly, in a
+      ``cifar-10-batches-py`` sub-folder, or still packed as
+      ``cifar-10-python.tar.gz`` (unpacked beside it on first use). They
+      are pickles, read with :mod:`pickle`: only use files you trust.
+    - an **image-folder copy**: ``train/`` and ``test/``, each with one
+      sub-folder of image files per class, read by
+      :func:`load_image_folder` at 32x32. JPEG copies differ slightly in
+      their pixels from the official arrays: report them as such.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        The folder. None uses the data home (:func:`get_data_home`) and
+        downloads the official archive (163 MB, MD5-checked) when it is
+        missing and ``download`` is True.
+    subset : {"all", "train", "test"}, default="all"
+        Clustering papers use "all" (train and test together) or "train".
+    return_X_y : bool, default=False
+        Return ``(images, target)`` instead of the Bunch.
+    download : bool, default=True
+        Whether a missing archive may be downloaded (only when ``path`` is
+        None).
+    verbose : int, default=0
+        1 or more shows a progress bar while an image folder is read.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``images`` (uint8, ``(n, 3, 32, 32)``: train images first, then
+        test), ``target`` (int64, 0-9), ``target_names`` (the 10 class
+        names, "airplane" to "truck", in the order of the labels; the
+        image-folder copy's sorted folder names are the same) and ``DESCR``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a folder, or holds neither form (offline, with no
+        ``path``: the archive is missing and cannot be downloaded).
+    """
+    _check_subset(subset)
+    folder = _folder(_CIFAR10, path)
+    keep = ("train", "test") if subset == "all" else (subset,)
+    if all((folder / s).is_dir() for s in keep):
+        parts = [load_image_folder(folder / s, image_size=32, color=True, verbose=verbose)
+                 for s in keep]
+        names = parts[0].target_names
+        if any(p.target_names != names for p in parts):
+            raise ValueError(f"{folder}: the class folders of {' and '.join(keep)} differ.")
+        images = np.concatenate([p.images for p in parts])
+        target = np.concatenate([p.target for p in parts]).astype(np.int64)
+        descr = _CIFAR10["descr"] + f" Image-folder copy read from {folder}."
+    else:
+        batches = _cifar10_batches(folder, path is None and download)
+        with open(batches / "batches.meta", "rb") as fh:
+            meta = pickle.load(fh, encoding="bytes")
+        names = [n.decode() for n in meta[b"label_names"]]
+        images, target = [], []
+        for name in (b for s in keep for b in _CIFAR10_BATCHES[s]):
+            with open(batches / name, "rb") as fh:
+                batch = pickle.load(fh, encoding="bytes")
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            target.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        images, target = np.concatenate(images), np.concatenate(target)
+        descr = _CIFAR10["descr"]
+    if return_X_y:
+        return images, target
+    return Bunch(images=images, target=target, target_names=list(names), DESCR=descr)
+
+
+def _cifar10_batches(folder, download):
+    """The folder of CIFAR-10's python batches, unpacking the archive if needed."""
+    needed = ["batches.meta"] + [b for names in _CIFAR10_BATCHES.values() for b in names]
+    for candidate in (folder, folder / "cifar-10-batches-py"):
+        if all((candidate / n).is_file() for n in needed):
+            return candidate
+    archive = "cifar-10-python.tar.gz"
+    (tar_path,) = _ensure_files(
+        _CIFAR10, folder, [archive], download,
+        alternatives="the python batches (data_batch_1 ... test_batch, batches.meta), "
+                     "train/ and test/ image folders, or ")
+    import tarfile
+
+    with tarfile.open(tar_path) as tar:
+        members = [m for m in tar.getmembers()
+                   if m.isfile() and m.name.startswith("cifar-10-batches-py/")
+                   and Path(m.name).name in needed]
+        tar.extractall(folder, members=members)
+    return folder / "cifar-10-batches-py"
 
 
 # --------------------------------------------------------------------- helpers
@@ -263,7 +374,7 @@ def _read_usps_libsvm(path):
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def load_image_folder(path, *, image_size=32, color=True, return_X_y=False):
+def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verbose=0):
     """Read a folder of image files (PNG, JPEG, ...) into memory, for clustering.
 
     Two layouts are read: **one sub-folder per class** (``path/cat/1.jpg``,
@@ -295,6 +406,8 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False):
         RGB (3 channels) or grey (1 channel).
     return_X_y : bool, default=False
         Return ``(images, target)`` instead of the Bunch.
+    verbose : int, default=0
+        1 or more shows a progress bar.
 
     Returns
     -------
@@ -355,7 +468,7 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False):
     channels = 3 if color else 1
     images = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
     kept = []
-    for rel in files:
+    for rel in progress(files, verbose, desc=f"reading {root.name or root}", unit="image"):
         try:
             with Image.open(root / rel) as img:
                 img.load()

@@ -110,3 +110,82 @@ def test_data_home(monkeypatch, tmp_path):
 def test_bad_subset():
     with pytest.raises(ValueError, match="subset must be"):
         datasets.load_mnist("/tmp", subset="val")
+
+
+# ------------------------------------------------------------------ CIFAR-10
+
+CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+               "ship", "truck"]
+
+
+def write_cifar_batches(folder, n_per_batch=4):
+    """CIFAR-10's python batches, in its own layout, with a few random images each."""
+    import pickle
+
+    folder.mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    written = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.randint(0, 256, size=(n_per_batch, 3072)).astype(np.uint8)
+        labels = list(rng.randint(0, 10, n_per_batch))
+        with open(folder / name, "wb") as fh:
+            pickle.dump({b"data": data, b"labels": labels}, fh)
+        written[name] = (data, labels)
+    with open(folder / "batches.meta", "wb") as fh:
+        pickle.dump({b"label_names": [n.encode() for n in CIFAR_NAMES]}, fh)
+    return written
+
+
+@pytest.mark.parametrize("form", ["flat", "sub-folder", "archive"])
+def test_cifar10_from_the_python_batches(tmp_path, form):
+    import tarfile
+
+    inner = tmp_path / "cifar-10-batches-py"
+    written = write_cifar_batches(inner)
+    if form == "flat":
+        root = inner
+    elif form == "sub-folder":
+        root = tmp_path
+    else:
+        root = tmp_path / "archive"
+        root.mkdir()
+        with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+            tar.add(inner, arcname="cifar-10-batches-py")
+    bunch = datasets.load_cifar10(root)
+    assert bunch.images.shape == (24, 3, 32, 32) and bunch.images.dtype == np.uint8
+    assert bunch.target_names == CIFAR_NAMES
+    # Rows are channel planes (1024 red, 1024 green, 1024 blue), train first.
+    np.testing.assert_array_equal(bunch.images[0, 1].ravel(),
+                                  written["data_batch_1"][0][0, 1024:2048])
+    np.testing.assert_array_equal(bunch.target[-4:], written["test_batch"][1])
+    X, y = datasets.load_cifar10(root, subset="test", return_X_y=True)
+    np.testing.assert_array_equal(X.reshape(4, -1), written["test_batch"][0])
+
+
+def test_cifar10_from_an_image_folder_copy(tmp_path):
+    from PIL import Image
+
+    for split, n in (("train", 2), ("test", 1)):
+        for label, name in enumerate(CIFAR_NAMES[:3]):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (32, 32), (label * 100, 0, 0)).save(
+                    tmp_path / split / name / f"{i}.png")
+    bunch = datasets.load_cifar10(tmp_path)
+    assert bunch.images.shape == (9, 3, 32, 32)
+    assert bunch.target.tolist() == [0, 0, 1, 1, 2, 2, 0, 1, 2]
+    assert bunch.images[2, 0, 0, 0] == 100  # the red channel of a "automobile" image
+    assert datasets.load_cifar10(tmp_path, subset="test").target_names == CIFAR_NAMES[:3]
+
+
+def test_cifar10_missing_says_what_to_put_where(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz.*python batches"):
+        datasets.load_cifar10(tmp_path)
+
+
+@needs_shared
+def test_cifar10_jpeg_copy_test_split():
+    bunch = datasets.load_cifar10(SHARED / "cifar10-jpg", subset="test")
+    assert bunch.images.shape == (10000, 3, 32, 32)
+    assert np.bincount(bunch.target).tolist() == [1000] * 10
+    assert bunch.target_names == CIFAR_NAMES

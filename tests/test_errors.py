@@ -183,6 +183,7 @@ INVALID_PARAMS = [
     ("unet", 3),
     ("scheduler", 3), ("scheduler", ["ddpm"]),
     ("image_shape", 64), ("image_shape", "8x8"),
+    ("channel_axis", 0), ("channel_axis", 3), ("channel_axis", "last"),
     ("unet_channels", 8), ("unet_channels", "wide"),
     ("pretrain_epochs", -1), ("pretrain_epochs", 1.5), ("pretrain_epochs", "never"),
     ("pretrain_learning_rate", 0.0), ("pretrain_learning_rate", -1e-3),
@@ -229,7 +230,7 @@ def test_invalid_hyperparameters_name_the_parameter(digits, param, value):
 @pytest.mark.parametrize("param,value,match", [
     ("image_shape", (0, 8), r"image_shape must be \(H, W\) or \(C, H, W\) with positive"),
     ("image_shape", (1, 2, 4, 8), r"image_shape must be"),
-    ("unet_channels", (), "unet_channels must be a non-empty sequence of positive ints"),
+    ("unet_channels", (), "unet_channels must be 'auto' or a non-empty sequence of positive ints"),
     ("unet_channels", (8, 0), "unet_channels must be"),
     ("unet_channels", (8.5,), "unet_channels must be"),
     ("layers", [], "layers must name at least one layer"),

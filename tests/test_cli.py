@@ -1,0 +1,113 @@
+"""The command line on a tiny folder of generated PNG and JPEG files."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skdiec._cli import main
+
+PIL = pytest.importorskip("PIL.Image")
+
+# A reduced fit: the whole method, in seconds.
+FAST_PARAMS = ["--param", "unet_channels=(8, 16)", "--param", "pretrain_epochs=1",
+               "--param", "timesteps=(10, 100)", "--param", "n_refine_timesteps=0",
+               "--param", "search_n_samples=60", "--param", "n_noise_draws=2",
+               "--param", "n_components=4", "--param", "max_iter=2"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A flat folder: 12 red-ish and 12 blue-ish images of mixed sizes, saved as
+    PNG and JPEG, one of them grey and one RGBA, a corrupt file and a text file."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.RandomState(0)
+    for i in range(24):
+        size = (20 + 3 * (i % 5), 16 + 2 * (i % 7))
+        pixels = rng.randint(0, 70, size=(size[1], size[0], 3)).astype(np.uint8)
+        pixels[..., 0 if i < 12 else 2] += 150
+        img = PIL.fromarray(pixels)
+        if i == 5:
+            img = img.convert("L")
+        if i == 16:
+            img = img.convert("RGBA")
+        img.save(folder / f"img{i:02d}.{'jpg' if i % 2 else 'png'}")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def run(args, capsys):
+    status = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_cluster_then_predict(photos, tmp_path, capsys):
+    out, model = tmp_path / "clusters.csv", tmp_path / "model"
+    status, _, err = run(["cluster", photos, "--n-clusters", 2, "--out", out,
+                          "--save-model", model, "--image-size", 16, "--seed", 0, "--quiet",
+                          *FAST_PARAMS], capsys)
+    assert status == 0, err
+    assert "skipped 2 file(s)" in err  # the corrupt file and the text file
+    rows = read_csv(out)
+    assert [r["path"] for r in rows] == [str(photos / f"img{i:02d}.{'jpg' if i % 2 else 'png'}")
+                                         for i in range(24)]
+    assert {r["cluster"] for r in rows} <= {"0", "1"}
+    assert all(0 < float(r["confidence"]) <= 1 for r in rows)
+    assert out.with_suffix(".png").stat().st_size > 1000  # the contact sheet
+
+    new = tmp_path / "new.csv"
+    status, _, err = run(["predict", model, photos, "--out", new, "--quiet", "--no-sheet"],
+                         capsys)
+    assert status == 0, err
+    assert [r["cluster"] for r in read_csv(new)] == [r["cluster"] for r in rows]
+    assert not new.with_suffix(".png").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["cluster", "{missing}", "--n-clusters", "2"], "is not a folder"),
+    (["cluster", "{empty}", "--n-clusters", "2"], "holds no image file"),
+    (["cluster", "{photos}", "--n-clusters", "30"], "--n-clusters 30 is more than the 24 image"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--param", "max_iter=-1"],
+     "max_iter"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--param", "colour=1"],
+     "--param colour: not a DiEC parameter"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--param", "max_iter"], "expected NAME=VALUE"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--param", "random_state=3"], "use --seed"),
+    (["predict", "{missing}", "{photos}"], "not a saved skdiec model"),
+])
+def test_mistakes_are_one_line_and_exit_2(photos, tmp_path, capsys, args, message):
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "photos": photos}
+    args = [a.format(**paths) for a in args] + ["--out", str(tmp_path / "x.csv"), "--quiet"]
+    status, out, err = run(args, capsys)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith(f"skdiec {args[0]}: error:") and message in lines[-1]
+    assert "Traceback" not in err and not (tmp_path / "x.csv").exists()
+
+
+def test_help_names_every_option():
+    result = subprocess.run([sys.executable, "-m", "skdiec", "cluster", "--help"],
+                            capture_output=True, text=True, check=True)
+    for option in ("--n-clusters", "--out", "--save-model", "--image-size", "--seed",
+                   "--device", "--param", "--grey", "--no-sheet", "--quiet"):
+        assert option in result.stdout
+    result = subprocess.run([sys.executable, "-m", "skdiec", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "cluster" in result.stdout and "predict" in result.stdout
+
+
+def test_a_missing_argument_is_argparse_exit_2():
+    result = subprocess.run([sys.executable, "-m", "skdiec", "cluster", "photos"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "--n-clusters" in result.stderr
+    assert "Traceback" not in result.stderr
