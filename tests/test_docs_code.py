@@ -5,8 +5,9 @@ them), in a temporary working directory, for real: nothing is mocked. The
 documentation pages are written with settings small enough to run in
 seconds. README.md's "Use" block shows DiEC with its defaults on all digits
 (about two minutes on a CPU); only there, the test substitutes the reduced
-settings in ``SUBSTITUTIONS`` below, and fails if the text it replaces is
-gone, so the table cannot silently stop applying.
+settings in ``SUBSTITUTIONS`` below (and the photos section's folder by its
+path in the clone), and fails if the text it replaces is gone, so the table
+cannot silently stop applying.
 """
 
 from pathlib import Path
@@ -38,6 +39,10 @@ SUBSTITUTIONS = {
          f"epochs={FAST['pretrain_epochs']!r}, device='cpu')"),
         ("DiEC(n_clusters=10, unet=unet, random_state=0)",
          f"DiEC(n_clusters=10, unet=unet, random_state=0, **{_LATER!r})"),
+        # The photos section: the folder from the repository root, reduced settings.
+        ('"examples/data/cifar10-sample"',
+         repr(str(ROOT / "examples" / "data" / "cifar10-sample"))),
+        ("DiEC(n_clusters=5, random_state=0)", f"DiEC(n_clusters=5, random_state=0, **{FAST!r})"),
     ],
 }
 
