@@ -4,15 +4,15 @@ Cluster a folder of colour photos
 
 A folder of image files, as users' photos come, read with
 :func:`~skdiec.datasets.load_image_folder` and clustered in colour. The folder
-here is a small sample of CIFAR-10 shipped with the examples (120 images of
-32x32, 24 of each of five classes, one sub-folder per class). The sub-folders
+here is a small sample of CIFAR-10 kept in the repository's ``data/``: 120
+images of 32x32, 24 of each of five classes, one sub-folder per class. The sub-folders
 give labels, which clustering does not use: they only measure the result.
 
 The fit is reduced (a narrower U-Net, a short pretraining) so that the example
 runs in about a minute on a laptop's CPU; with DiEC's defaults, the fit
 pretrains about 1000 steps. The command line does the same in one line::
 
-    python -m skdiec cluster examples/data/cifar10-sample --n-clusters 5 --out clusters.csv
+    python -m skdiec cluster data/cifar10-sample --n-clusters 5 --out clusters.csv
 
 and writes the contact sheet below as ``clusters.png``.
 """
@@ -28,10 +28,10 @@ from skdiec.metrics import clustering_accuracy
 from skdiec.plotting import plot_cluster_samples
 
 try:
-    here = Path(__file__).resolve().parent
+    repository = Path(__file__).resolve().parents[1]
 except NameError:  # run interactively from the examples folder
-    here = Path.cwd()
-photos = load_image_folder(here / "data" / "cifar10-sample", image_size=32)
+    repository = Path.cwd().parent
+photos = load_image_folder(repository / "data" / "cifar10-sample", image_size=32)
 print(photos.images.shape, photos.images.dtype, photos.target_names)
 
 # %%

@@ -40,8 +40,8 @@ SUBSTITUTIONS = {
         ("DiEC(n_clusters=10, unet=unet, random_state=0)",
          f"DiEC(n_clusters=10, unet=unet, random_state=0, **{_LATER!r})"),
         # The photos section: the folder from the repository root, reduced settings.
-        ('"examples/data/cifar10-sample"',
-         repr(str(ROOT / "examples" / "data" / "cifar10-sample"))),
+        ('"data/cifar10-sample"',
+         repr(str(ROOT / "data" / "cifar10-sample"))),
         ("DiEC(n_clusters=5, random_state=0)", f"DiEC(n_clusters=5, random_state=0, **{FAST!r})"),
     ],
 }
