@@ -54,7 +54,10 @@ def cluster(args):
     out = Path(args.out)
     _check_writable(out)
     if args.save_model:
-        _check_writable(Path(args.save_model))
+        # Checked before the fit, not after an hour of it.
+        from ._persistence import _check_replaceable
+
+        _check_replaceable(Path(args.save_model).absolute())
     photos = _read_folder(args.folder, args.image_size, not args.grey, args.verbose)
     n_images = len(photos.images)
     if args.n_clusters > n_images:

@@ -83,6 +83,8 @@ def test_cluster_then_predict(photos, tmp_path, capsys):
     (["cluster", "{photos}", "--n-clusters", "2", "--param", "max_iter"], "expected NAME=VALUE"),
     (["cluster", "{photos}", "--n-clusters", "2", "--param", "random_state=3"], "use --seed"),
     (["predict", "{missing}", "{photos}"], "not a saved skdiec model"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--save-model", "{photos}"],
+     "which a saved model does not"),
 ])
 def test_mistakes_are_one_line_and_exit_2(photos, tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
@@ -104,6 +106,13 @@ def test_help_names_every_option():
     result = subprocess.run([sys.executable, "-m", "skdiec", "--help"],
                             capture_output=True, text=True, check=True)
     assert "cluster" in result.stdout and "predict" in result.stdout
+
+
+def test_the_console_script_is_the_command_line():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="skdiec")
+    assert script.load() is main
 
 
 def test_a_missing_argument_is_argparse_exit_2():
