@@ -192,8 +192,8 @@ def _say(args, message):
 
 
 def _check_writable(path):
-    if path.exists() and path.is_dir() and path.suffix == ".csv":
-        raise UsageError(f"{path} is a folder, not a file to write.")
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder, not a file to write.")
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise UsageError(f"{parent} is not a folder: cannot write {path}.")

@@ -83,13 +83,16 @@ def test_cluster_then_predict(photos, tmp_path, capsys):
     (["cluster", "{photos}", "--n-clusters", "2", "--param", "max_iter"], "expected NAME=VALUE"),
     (["cluster", "{photos}", "--n-clusters", "2", "--param", "random_state=3"], "use --seed"),
     (["predict", "{missing}", "{photos}"], "not a saved skdiec model"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--out", "{empty}"], "is a folder"),
     (["cluster", "{photos}", "--n-clusters", "2", "--save-model", "{photos}"],
      "which a saved model does not"),
 ])
 def test_mistakes_are_one_line_and_exit_2(photos, tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
     paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "photos": photos}
-    args = [a.format(**paths) for a in args] + ["--out", str(tmp_path / "x.csv"), "--quiet"]
+    args = [a.format(**paths) for a in args] + ["--quiet"]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "x.csv")]
     status, out, err = run(args, capsys)
     assert status == 2
     lines = err.strip().splitlines()
