@@ -70,16 +70,10 @@ def cluster(args):
         warnings.simplefilter("ignore", FutureWarning)
         est.fit(photos.images)
     _say(args, f"fitted in {time.perf_counter() - tic:.0f} s (COL {est.col_}, COT {est.cot_})")
-    proba = est.predict_proba(photos.images)
-    _write_results(out, args.folder, photos.filenames, proba)
-    _say(args, f"wrote {out}")
-    if photos.target is not None:
-        _report_agreement(args, photos, proba.argmax(axis=1))
+    _write_outputs(args, est, photos, out)
     if args.save_model:
         est.save(args.save_model)
         _say(args, f"saved the model to {args.save_model}")
-    if not args.no_sheet:
-        _write_sheet(args, est, photos.images, proba, out.with_suffix(".png"))
     return 0
 
 
@@ -95,13 +89,8 @@ def predict(args):
         raise UsageError(f"{args.model} was not fitted on square grey or RGB images, as the "
                          "command line reads them: use the Python API.")
     photos = _read_folder(args.folder, height, channels == 3, args.verbose)
-    proba = est.predict_proba(photos.images)
-    _write_results(out, args.folder, photos.filenames, proba)
-    _say(args, f"assigned {len(proba)} images to {est.n_clusters} clusters; wrote {out}")
-    if photos.target is not None:
-        _report_agreement(args, photos, proba.argmax(axis=1))
-    if not args.no_sheet:
-        _write_sheet(args, est, photos.images, proba, out.with_suffix(".png"))
+    _say(args, f"assigning {len(photos.images)} images to {est.n_clusters} clusters")
+    _write_outputs(args, est, photos, out)
     return 0
 
 
@@ -146,6 +135,17 @@ def _read_folder(folder, image_size, color, verbose):
         print(f"skdiec: skipped {len(photos.skipped)} file(s) of {folder} "
               f"(e.g. {first}: {why})", file=sys.stderr)
     return photos
+
+
+def _write_outputs(args, est, photos, out):
+    """The CSV, the agreement with the class folders (if any) and the sheet."""
+    proba = est.predict_proba(photos.images)
+    _write_results(out, args.folder, photos.filenames, proba)
+    _say(args, f"wrote {out}")
+    if photos.target is not None:
+        _report_agreement(args, photos, proba.argmax(axis=1))
+    if not args.no_sheet:
+        _write_sheet(args, est, photos.images, proba, out.with_suffix(".png"))
 
 
 def _write_results(out, folder, filenames, proba):
@@ -194,9 +194,8 @@ def _say(args, message):
 def _check_writable(path):
     if path.is_dir():
         raise UsageError(f"--out {path} is a folder, not a file to write.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise UsageError(f"{parent} is not a folder: cannot write {path}.")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a folder: cannot write {path}.")
 
 
 def _estimator_params(pairs):
