@@ -236,7 +236,7 @@ def _run_diec(method, X, k, seed, quick, device, backbone):
         unet = pretrain_unet(X, unet_channels=p["unet_channels"], epochs=p["pretrain_epochs"],
                              learning_rate=p["pretrain_learning_rate"],
                              max_timestep=p["pretrain_max_timestep"],
-                             batch_size=min(p["train_batch_size"], p["batch_size"]),
+                             batch_size=min(p["pretrain_batch_size"], p["batch_size"]),
                              memory=memory, device=device, random_state=seed)
         sha256 = _weights_sha256(unet)
     extra = {"init": est.init_labels_}

@@ -57,7 +57,18 @@ _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_n
 # (pretraining on all timesteps, DEC's own target, no cache). Any other
 # parameter missing is an error, never a silent default.
 _ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None,
-                 "scheduler": None, "channel_axis": "auto"}
+                 "scheduler": None, "channel_axis": "auto", "pretrain_batch_size": None}
+
+
+def params_added_since(params):
+    """The parameters missing from ``params`` (an estimator's saved or
+    pickled parameters) that later versions added, with the values that
+    describe how it was fitted: before ``pretrain_batch_size``, pretraining
+    took ``train_batch_size`` images per step."""
+    missing = {k: v for k, v in _ADDED_PARAMS.items() if k not in params}
+    if "pretrain_batch_size" in missing:
+        missing["pretrain_batch_size"] = params.get("train_batch_size", 64)
+    return missing
 # What a save writes: only a folder holding nothing else is replaced by a save.
 _ENTRIES = {"unet", "scheduler", "arrays.safetensors", "estimator.json"}
 
@@ -392,8 +403,8 @@ def _estimator_from_params(cls, meta, device):
 
     defaults = cls().get_params(deep=False)
     meta.keys("params", set(defaults) - set(_ADDED_PARAMS), optional=_ADDED_PARAMS)
-    params = dict(_ADDED_PARAMS)
-    params.update(meta.get("params"), device=device)
+    params = dict(meta.get("params"))
+    params.update(params_added_since(params), device=device)
     for key in ("timesteps", "unet_channels", "image_shape"):
         if isinstance(params[key], list):
             params[key] = tuple(params[key])

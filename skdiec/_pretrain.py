@@ -55,7 +55,7 @@ def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, le
     the noise ``scheduler`` (a diffusers scheduler).
 
     Parameters mirror the estimator's (``unet``, ``unet_channels``,
-    ``pretrain_*``, ``train_batch_size`` as ``batch_size``, ``memory``);
+    ``pretrain_*``, ``pretrain_batch_size`` as ``batch_size``, ``memory``);
     ``seed`` is the backbone's :class:`numpy.random.SeedSequence`.
     ``epochs="auto"`` means about ``AUTO_PRETRAIN_STEPS`` steps for a U-Net
     built here and none for a given one.
@@ -110,14 +110,14 @@ def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, le
 )
 def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, scheduler=None,
                   unet_channels="auto",
-                  epochs="auto", learning_rate=2e-3, max_timestep=300, batch_size=64,
+                  epochs="auto", learning_rate=2e-3, max_timestep=300, batch_size=32,
                   memory=None, device="auto", random_state=None, verbose=0):
     """Pretrain a diffusion U-Net on images, once, for any number of DiEC fits.
 
     The U-Net is trained with the DDPM noise-prediction loss, exactly as
     :class:`~skdiec.DiffusionEmbeddedClustering` pretrains its own when
     ``unet`` is None: with the same images and ``random_state`` (and the
-    estimator's ``pretrain_*`` and ``train_batch_size`` at these values) it
+    estimator's ``pretrain_*`` parameters at these values) it
     returns the very weights that ``fit`` would pretrain. Passing it as
     ``DiEC(unet=...)`` then skips pretraining, and the fit reproduces bit for
     bit (on a CPU) the later phases of a fit that pretrained its own.
@@ -163,8 +163,8 @@ def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, schedu
     max_timestep : int, default=300
         Timesteps are drawn uniformly on ``[0, max_timestep)``.
 
-    batch_size : int, default=64
-        Images per optimiser step (the estimator's ``train_batch_size``).
+    batch_size : int, default=32
+        Images per optimiser step (the estimator's ``pretrain_batch_size``).
 
     memory : None, str, os.PathLike or joblib.Memory, default=None
         Cache of pretrained U-Nets (see the estimator's ``memory``).

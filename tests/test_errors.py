@@ -188,7 +188,7 @@ INVALID_PARAMS = [
     ("pretrain_epochs", -1), ("pretrain_epochs", 1.5), ("pretrain_epochs", "never"),
     ("pretrain_learning_rate", 0.0), ("pretrain_learning_rate", -1e-3),
     ("pretrain_max_timestep", 0), ("pretrain_max_timestep", 1001),
-    ("train_batch_size", 0),
+    ("pretrain_batch_size", 0), ("pretrain_batch_size", 2.5), ("train_batch_size", 0),
     ("memory", 3), ("memory", ["cache"]),
     ("layers", "mid"), ("layers", 3),
     ("timesteps", 5),
@@ -351,6 +351,9 @@ def test_integer_and_low_precision_input(digits, dtype):
     assert est.predict(X[:5]).shape == (5,)
 
 
-def test_train_batch_size_above_batch_size_is_lowered_with_a_warning(digits):
-    with pytest.warns(UserWarning, match="train_batch_size=16 is above batch_size=8.*use 8"):
-        make(train_batch_size=16, batch_size=8, max_iter=0).fit(digits[0])
+@pytest.mark.parametrize("name", ["pretrain_batch_size", "train_batch_size"])
+def test_a_step_batch_above_batch_size_is_lowered_with_a_warning(digits, name):
+    with pytest.warns(UserWarning, match=f"^{name}=16 is above batch_size=8.*use 8"):
+        est = make(**{name: 16, "batch_size": 8, "max_iter": 0}).fit(digits[0])
+    if name == "pretrain_batch_size":
+        assert est.unet_.config[_backbone.PRETRAINING_KEY]["batch_size"] == 8

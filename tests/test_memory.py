@@ -87,7 +87,7 @@ def test_later_stage_parameters_share_the_backbone_and_the_start(digits, fitted,
     X, _ = digits
     fits = [DiEC(**dict(dict(FAST, n_clusters=3, random_state=0, memory=tmp_path), **params)).fit(X)
             for params in ({}, {"alpha": 0.5}, {"max_iter": 2}, {"learning_rate": 1e-4},
-                           {"denoising_weight": 0.0})]
+                           {"denoising_weight": 0.0}, {"train_batch_size": 16})]
     assert len(_entries(tmp_path)) == 1
     # Fine-tuning's parameters do not change the search or the start: one entry.
     assert len(_entries(tmp_path, "_start_entry")) == 1
@@ -120,7 +120,7 @@ def test_a_changed_start_rule_is_not_answered_from_memory(digits, tmp_path, monk
 
 @pytest.mark.parametrize("change", [
     "image", "pretrain_epochs", "pretrain_learning_rate", "pretrain_max_timestep",
-    "train_batch_size", "unet_channels", "random_state", "version",
+    "pretrain_batch_size", "unet_channels", "random_state", "version",
 ])
 def test_memory_misses_when_what_it_depends_on_changes(digits, tmp_path, monkeypatch, change):
     X, _ = digits
@@ -135,7 +135,7 @@ def test_memory_misses_when_what_it_depends_on_changes(digits, tmp_path, monkeyp
         monkeypatch.setattr(skdiec, "__version__", skdiec.__version__ + ".post1")
     else:
         params[change] = {"pretrain_epochs": 2, "pretrain_learning_rate": 1e-3,
-                          "pretrain_max_timestep": 200, "train_batch_size": 32,
+                          "pretrain_max_timestep": 200, "pretrain_batch_size": 16,
                           "unet_channels": (8, 8), "random_state": 1}[change]
     second = DiEC(**params).fit(X)
     assert len(_entries(tmp_path)) == 2  # pretrained again, into an entry of its own

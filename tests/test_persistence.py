@@ -64,6 +64,8 @@ def test_committed_fixture_still_loads_and_predicts_the_same(version):
     # Format 1 has no scheduler/ (the default schedule); format 2 saved a cosine one.
     schedule = est._model.scheduler.config.beta_schedule
     assert schedule == ("linear" if version == 1 else "squaredcos_cap_v2")
+    # Saved before pretrain_batch_size: they pretrained with train_batch_size.
+    assert est.pretrain_batch_size == est.train_batch_size == 64
 
 
 def test_unfitted_callable_and_missing(tmp_path, fitted):
@@ -188,7 +190,11 @@ def test_a_pickle_of_the_earlier_layout_loads_into_one_model(fitted, digits):
                   "_head": model.head, "_noise_bank": model.noise_bank, "col_": model.col,
                   "cot_": model.cot, "cluster_centers_": model.cluster_centers,
                   "n_components_": model.n_components})
+    # ... and had no pretrain_batch_size: pretraining took train_batch_size.
+    del state["pretrain_batch_size"]
+    state["train_batch_size"] = 48
     est = DiEC.__new__(DiEC)
     est.__setstate__(state)
     assert not any(k in vars(est) for k in ("_layout", "unet_", "_head", "n_components_"))
+    assert est.get_params()["pretrain_batch_size"] == 48
     np.testing.assert_array_equal(est.predict_proba(digits[0]), fitted.predict_proba(digits[0]))
