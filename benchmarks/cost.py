@@ -3,8 +3,8 @@
 For each image size, on the U-Net DiEC builds by default (one channel), this
 measures with ``torch.utils.flop_counter.FlopCounterMode`` and the clock:
 
-- a pretraining step (``train_batch_size=64`` images, forward, backward and
-  AdamW's update);
+- a pretraining step (``pretrain_batch_size=64`` images, forward, backward
+  and AdamW's update);
 - a fine-tuning step at the deepest cell (``up.0``, the one that costs most;
   the KL loss on ``n_noise_draws=4`` noised copies of each image plus the
   denoising loss);
@@ -42,7 +42,9 @@ sys.path.insert(0, str(ROOT))
 from skdiec import DiEC, _backbone, _dec, _features  # noqa: E402
 
 DEFAULTS = DiEC().get_params()
-BATCH = DEFAULTS["train_batch_size"]
+# Pretraining and fine-tuning steps both take 64 images by default.
+BATCH = DEFAULTS["pretrain_batch_size"]
+assert BATCH == DEFAULTS["train_batch_size"], "cost.py assumes one batch size for both"
 DRAWS = DEFAULTS["n_noise_draws"]
 CELL = ("up.0", 50)
 

@@ -116,13 +116,14 @@ class DiffusionEmbeddedClustering(
         used for a given U-Net unless ``pretrain_epochs`` asks for
         pretraining. Fine-tuning's denoising loss always uses all steps.
 
-    pretrain_batch_size : int, default=32
+    pretrain_batch_size : int, default=64
         Images per optimiser step in pretraining (at most ``batch_size``: a
-        larger value is lowered to it, with a warning). What the features
-        gain from pretraining follows its number of steps more than the
-        images it sees, so small batches make pretraining cheaper: 1000
-        steps of 32 images cost about 60 % of 1000 steps of 64 (the Design
-        notes have the measurements).
+        larger value is lowered to it, with a warning). With
+        ``pretrain_epochs="auto"`` the number of steps stays about 1000, so
+        a smaller batch pretrains on fewer images, for less: 32 costs about
+        60 % of 64's time, and clustered digits as well but USPS worse; a
+        larger batch with the same epochs (fewer steps) clustered digits
+        worse (Design notes, "Pretraining").
 
     train_batch_size : int, default=64
         Images per optimiser step in fine-tuning (at most ``batch_size``: a
@@ -429,7 +430,7 @@ class DiffusionEmbeddedClustering(
         pretrain_epochs="auto",
         pretrain_learning_rate=2e-3,
         pretrain_max_timestep=300,
-        pretrain_batch_size=32,
+        pretrain_batch_size=64,
         train_batch_size=64,
         memory=None,
         layers="all",

@@ -54,10 +54,14 @@ _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_n
               "layout"}
 # Parameters added after the first folders of format 1 were written: absent
 # there, they take the value that describes how those models were fitted
-# (pretraining on all timesteps, DEC's own target, no cache). Any other
-# parameter missing is an error, never a silent default.
+# (pretraining on all timesteps, DEC's own target, no cache; None for
+# pretrain_batch_size: see params_added_since). Any other parameter missing
+# is an error, never a silent default.
 _ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None,
                  "scheduler": None, "channel_axis": "auto", "pretrain_batch_size": None}
+
+# What a save writes: only a folder holding nothing else is replaced by a save.
+_ENTRIES = {"unet", "scheduler", "arrays.safetensors", "estimator.json"}
 
 
 def params_added_since(params):
@@ -69,8 +73,6 @@ def params_added_since(params):
     if "pretrain_batch_size" in missing:
         missing["pretrain_batch_size"] = params.get("train_batch_size", 64)
     return missing
-# What a save writes: only a folder holding nothing else is replaced by a save.
-_ENTRIES = {"unet", "scheduler", "arrays.safetensors", "estimator.json"}
 
 
 class SavedModelError(ValueError):

@@ -110,7 +110,7 @@ def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, le
 )
 def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, scheduler=None,
                   unet_channels="auto",
-                  epochs="auto", learning_rate=2e-3, max_timestep=300, batch_size=32,
+                  epochs="auto", learning_rate=2e-3, max_timestep=300, batch_size=64,
                   memory=None, device="auto", random_state=None, verbose=0):
     """Pretrain a diffusion U-Net on images, once, for any number of DiEC fits.
 
@@ -163,7 +163,7 @@ def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, schedu
     max_timestep : int, default=300
         Timesteps are drawn uniformly on ``[0, max_timestep)``.
 
-    batch_size : int, default=32
+    batch_size : int, default=64
         Images per optimiser step (the estimator's ``pretrain_batch_size``).
 
     memory : None, str, os.PathLike or joblib.Memory, default=None

@@ -149,6 +149,7 @@ def test_flatten_bounds_the_features_of_large_maps():
 
 def test_a_64_pixel_colour_fit_runs_in_small_batches():
     X, y = colour_blobs(n_per_class=8, side=64)
-    est = make(unet_channels=(8, 8, 8, 16), batch_size=8, train_batch_size=8).fit(X)
+    est = make(unet_channels=(8, 8, 8, 16), batch_size=8, pretrain_batch_size=8,
+               train_batch_size=8).fit(X)
     assert est._model.layout.padded_shape == (64, 64)
     assert est.transform(X[:3]).shape == (3, est.n_components_)

@@ -25,7 +25,8 @@ from .conftest import FAST, fine_tune_tiny, tiny_embedder
 pytestmark = pytest.mark.filterwarnings("ignore::skdiec.OutOfMemoryWarning")
 
 # Smaller than FAST: every phase still runs, and a whole fit takes ~0.2 s.
-TINY = dict(FAST, search_n_samples=30, max_iter=4, update_interval=2, train_batch_size=16)
+TINY = dict(FAST, search_n_samples=30, max_iter=4, update_interval=2, pretrain_batch_size=16,
+            train_batch_size=16)
 
 # (phase, owner of the function, its name, real calls before the fault)
 PHASES = [

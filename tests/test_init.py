@@ -89,18 +89,28 @@ def test_modularity_matches_networkx():
     assert _init._modularity(A, labels) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("right_draw", range(_init.UMAP_DRAWS))
 @pytest.mark.parametrize("right_first", [True, False])
-def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_first):
+def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_first, right_draw):
+    # Over neighbourhood sizes and over UMAP's draws: the one right
+    # partition wins wherever it comes.
     X, y = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
     wrong = np.where(y == 2, 1, y)  # two blobs merged, one split in halves
     wrong[np.flatnonzero(y == 0)[::2]] = 2
+    draws = []
 
-    def candidates(Z, n_clusters, seed, neighbours=None):
-        yield from [(15, y), (30, wrong)] if right_first else [(15, wrong), (30, y)]
+    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None):
+        draws.append((seed, n_epochs))
+        right = len(draws) - 1 == right_draw
+        first, second = (y, wrong) if right_first else (wrong, y)
+        yield from [(15, first if right else wrong), (30, second if right else wrong)]
 
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
     labels, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
     np.testing.assert_array_equal(labels, y)
+    seeds = [seed for seed, _ in draws]
+    assert seeds == list(range(seeds[0], seeds[0] + _init.UMAP_DRAWS))  # each its own layout
+    assert {epochs for _, epochs in draws} == {_init.UMAP_N_EPOCHS}
 
 
 def test_smoothed_onehot_is_a_distribution_peaked_at_the_labels():
@@ -163,8 +173,9 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
     seen = {}
     real_candidates, real_graph = _init._umap_candidates, _init._knn_graph
 
-    def candidates(Z, n_clusters, seed, neighbours=None):
-        for size, labels in real_candidates(Z, n_clusters, seed, neighbours=neighbours):
+    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None):
+        for size, labels in real_candidates(Z, n_clusters, seed, neighbours=neighbours,
+                                            n_epochs=n_epochs):
             seen.setdefault("sizes", []).append(size)
             yield size, labels
 
@@ -175,8 +186,9 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
     monkeypatch.setattr(_init, "_knn_graph", graph)
     labels, _ = _init.initial_partition(X, 15, "umap", np.random.RandomState(0))
-    assert seen == {"sizes": [5]} and np.unique(labels).size == 15
+    draws = _init.UMAP_DRAWS
+    assert seen == {"sizes": [5] * draws, "graph": 5} and np.unique(labels).size == 15
     X, _ = make_blobs(400, centers=4, n_features=8, random_state=0)
     seen.clear()
     _init.initial_partition(X, 4, "umap", np.random.RandomState(0))
-    assert seen == {"sizes": [15, 30, 50], "graph": 15}
+    assert seen == {"sizes": [15, 30, 50] * draws, "graph": 15}
