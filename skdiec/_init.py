@@ -108,6 +108,9 @@ def _umap_kmeans(Z, n_clusters, seed):
     sizes = _neighbourhood_sizes(Z.shape[0], n_clusters)
     graph_neighbours = _graph_neighbours(Z.shape[0], n_clusters)
     neighbours = _nearest(Z, max(sizes[-1], graph_neighbours + 1))
+    if len(sizes) == 1 and UMAP_DRAWS == 1:  # one candidate: nothing to choose
+        return next(_umap_candidates(Z, n_clusters, seed, neighbours=neighbours,
+                                     n_epochs=UMAP_N_EPOCHS))[1]
     graph = _knn_graph(neighbours[1][:, 1:graph_neighbours + 1])
     best, best_score = None, -np.inf
     for draw in range(UMAP_DRAWS):

@@ -189,7 +189,9 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
     monkeypatch.setattr(_init, "_knn_graph", graph)
     labels, _ = _init.initial_partition(X, 15, "umap", np.random.RandomState(0))
     draws = _init.UMAP_DRAWS
-    assert seen == {"sizes": [5] * draws, "graph": 5} and np.unique(labels).size == 15
+    # One candidate needs no graph to be chosen; several do.
+    expected = {"sizes": [5] * draws, **({"graph": 5} if draws > 1 else {})}
+    assert seen == expected and np.unique(labels).size == 15
     X, _ = make_blobs(400, centers=4, n_features=8, random_state=0)
     seen.clear()
     _init.initial_partition(X, 4, "umap", np.random.RandomState(0))
