@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from ._torch_utils import adam_eps, backward_in_batches, isolated_torch_rng, randint, randn
+from ._torch_utils import backward_in_batches, isolated_torch_rng, make_adam, randint, randn
 from ._progress import progress
 
 NUM_TRAIN_TIMESTEPS = 1000
@@ -329,8 +329,7 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
         return []
     unet.train()
     params = list(unet.parameters())
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0,
-                                  eps=adam_eps(params))
+    optimizer = make_adam(params, learning_rate, decoupled=True)
     n = X.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     # A cosine decay lets a short schedule end on small steps, which gives

@@ -20,7 +20,7 @@ from ._backbone import denoising_loss, draw_noise
 # it skdiec._dec.FeatureHead.
 from ._model import FeatureHead, soft_assignment  # noqa: F401
 from ._progress import progress
-from ._torch_utils import adam_eps, backward_in_batches, randint
+from ._torch_utils import backward_in_batches, make_adam, randint
 
 
 # Fine-tuning teaches the U-Net and the centres the start's partition: about
@@ -113,7 +113,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     unet = embedder.unet
     n = X.shape[0]
     params = [p for p in unet.parameters() if p.requires_grad] + [centers]
-    optimizer = torch.optim.Adam(params, lr=learning_rate, eps=adam_eps(params))
+    optimizer = make_adam(params, learning_rate)
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
     history, prev_labels, step = [], None, 0

@@ -5,9 +5,10 @@ Three ways to find it, by the estimator's ``init``:
 - ``"umap"``: k-means in a UMAP embedding of the clustering space (at 15,
   30 and 50 neighbours, the partition with the best modularity on the
   15-nearest-neighbour graph of the clustering space; every neighbourhood
-  capped at half the mean cluster size, see :func:`neighbourhood_cap`). UMAP
-  keeps the k-nearest-neighbour manifold of the features, so clusters that
-  are elongated or curved in the clustering space (a digit's writing
+  capped at half the mean cluster size, see :func:`neighbourhood_cap`; on
+  small data the chosen size drawn twice more, see :func:`_umap_kmeans`).
+  UMAP keeps the k-nearest-neighbour manifold of the features, so clusters
+  that are elongated or curved in the clustering space (a digit's writing
   styles) come out whole, where a partition by distances to centroids cuts
   them. This is N2D's recipe (McConville et al., 2020: autoencoder, then
   UMAP, then a mixture model) on diffusion features. On the COL/COT
@@ -18,7 +19,10 @@ Three ways to find it, by the estimator's ``init``:
 - ``"kmeans"``: k-means with 10 restarts.
 """
 
+import os
 import re
+import sys
+import threading
 import warnings
 
 import numpy as np
@@ -39,18 +43,75 @@ WARD_MAX_SAMPLES = 5000
 # tried are chosen between by modularity (see _umap_kmeans).
 UMAP_N_NEIGHBORS = (15, 30, 50)
 UMAP_MAX_COMPONENTS = 10
-# Draws of UMAP's random layout the start compares by modularity, and their
-# layout epochs (None: UMAP's default, 500 up to 10,000 samples, 200 above).
-# Three draws of 200 epochs rescued a failed draw on digits but lost 0.10 on
-# the MNIST test split, where 200 epochs lay out 10,000 samples worse; three
-# of 500 held everywhere measured, at three times the cost (Design notes,
-# "The start").
-UMAP_DRAWS = 1
+# UMAP's layout is random, and one draw in a few splits a class and merges
+# two others. Up to REDRAW_MAX_SAMPLES samples, where a draw costs seconds,
+# the start draws the chosen neighbourhood size REDRAWS more times and keeps
+# the draw of best modularity; above it a draw costs a minute on a CPU, and
+# none of the measured draws there failed (Design notes, "The start").
+REDRAWS = 2
+REDRAW_MAX_SAMPLES = 5000
+# UMAP's layout epochs (None: its default, 500 up to 10,000 samples, 200
+# above). Three draws of 200 lost 0.10 on the MNIST test split, where 200
+# epochs lay out 10,000 samples worse.
 UMAP_N_EPOCHS = None
 # Neighbours per sample of the graph whose modularity chooses the start.
 GRAPH_N_NEIGHBORS = 15
 # The smallest neighbourhood the cap below leaves.
 MIN_NEIGHBORS = 3
+
+
+# Set to 0 to keep UMAP's compiled code in memory only, as UMAP itself does.
+NUMBA_CACHE_ENV = "SKDIEC_NUMBA_CACHE"
+_umap_lock = threading.Lock()
+_umap_ready = False
+
+
+def _import_umap():
+    """``umap``, its numba functions set to keep their compiled code on disk.
+
+    UMAP's functions are compiled on first use in every new process, which
+    took about 6 s of the start on digits (BENCHMARKS.md, "What a fit
+    costs"); with numba's cache the second process loads them instead. The
+    code is kept where ``@njit(cache=True)`` keeps it: UMAP's
+    ``__pycache__``, or numba's user-wide cache folder where that is not
+    writable (``NUMBA_CACHE_DIR`` moves it). Numba checks the source file's
+    time stamp and size on load, so a changed UMAP compiles again.
+    """
+    global _umap_ready
+    import umap  # numba compiles on import: only pay for it when used
+
+    with _umap_lock:
+        if not _umap_ready:
+            if os.environ.get(NUMBA_CACHE_ENV, "1").strip().lower() not in ("0", "false", "no"):
+                enable_numba_cache([module for name, module in list(sys.modules.items())
+                                    if name == "umap" or name.startswith("umap.")])
+            _umap_ready = True
+    return umap
+
+
+def enable_numba_cache(modules):
+    """Turn on numba's on-disk cache for the functions defined in
+    ``modules`` that do not have it; return how many were turned on.
+
+    Harmless where numba is absent or finds no writable cache folder: the
+    functions then compile in memory as before.
+    """
+    try:
+        from numba.core.dispatcher import Dispatcher
+        from numba.core.caching import NullCache
+    except ImportError:
+        return 0
+    enabled = 0
+    for module in modules:
+        for function in list(vars(module).values()):
+            if (isinstance(function, Dispatcher) and function.__module__ == module.__name__
+                    and isinstance(function._cache, NullCache)):
+                try:
+                    function.enable_caching()
+                except RuntimeError:  # no cache folder numba can write to
+                    return enabled
+                enabled += 1
+    return enabled
 
 
 def initial_partition(Z, n_clusters, method, rng):
@@ -90,9 +151,10 @@ def _centroids(Z, labels, n_clusters, rng=None):
 
 
 def _umap_kmeans(Z, n_clusters, seed):
-    """k-means in UMAP embeddings at several neighbourhood sizes, each in
-    ``UMAP_DRAWS`` draws (UMAP seeds ``seed``, ``seed + 1``, ...); the
-    partition with the best modularity on the kNN graph of ``Z`` wins.
+    """k-means in UMAP embeddings at several neighbourhood sizes; the
+    partition with the best modularity on the kNN graph of ``Z`` wins, and
+    on up to ``REDRAW_MAX_SAMPLES`` samples its size is drawn ``REDRAWS``
+    more times (UMAP seeds ``seed + 1``, ...) and the best draw kept.
 
     The right neighbourhood grows with the clusters: 15 neighbours split the
     classes of digits (1,797 images, ACC 0.86-0.88) where 30-50 kept them
@@ -103,23 +165,28 @@ def _umap_kmeans(Z, n_clusters, seed):
     structure UMAP itself follows. On 9 kept backbones (digits, USPS and the
     MNIST test split, 3 each) at 3 UMAP seeds, its pick reached mean ACC
     0.958 (worst 0.937) where the silhouette's reached 0.937 (worst 0.830),
-    against 0.959 for the best candidate each time.
+    against 0.959 for the best candidate each time. It also tells a failed
+    draw from a good one of the same size (digits: 0.863 against 0.940).
     """
     sizes = _neighbourhood_sizes(Z.shape[0], n_clusters)
     graph_neighbours = _graph_neighbours(Z.shape[0], n_clusters)
     neighbours = _nearest(Z, max(sizes[-1], graph_neighbours + 1))
-    if len(sizes) == 1 and UMAP_DRAWS == 1:  # one candidate: nothing to choose
-        return next(_umap_candidates(Z, n_clusters, seed, neighbours=neighbours,
-                                     n_epochs=UMAP_N_EPOCHS))[1]
+    redraws = REDRAWS if Z.shape[0] <= REDRAW_MAX_SAMPLES else 0
+
+    def draw(number, draw_sizes):
+        draw_seed = (seed + number) % np.iinfo(np.int32).max
+        return _umap_candidates(Z, n_clusters, draw_seed, neighbours=neighbours,
+                                n_epochs=UMAP_N_EPOCHS, sizes=draw_sizes)
+
+    if len(sizes) == 1 and redraws == 0:  # one candidate: nothing to choose
+        return next(draw(0, sizes))[1]
     graph = _knn_graph(neighbours[1][:, 1:graph_neighbours + 1])
-    best, best_score = None, -np.inf
-    for draw in range(UMAP_DRAWS):
-        draw_seed = (seed + draw) % np.iinfo(np.int32).max
-        for _, labels in _umap_candidates(Z, n_clusters, draw_seed, neighbours=neighbours,
-                                          n_epochs=UMAP_N_EPOCHS):
+    best, best_score, best_size = None, -np.inf, None
+    for number in range(1 + redraws):
+        for size, labels in draw(number, sizes if number == 0 else [best_size]):
             score = _modularity(graph, labels)
             if best is None or score > best_score:
-                best, best_score = labels, score
+                best, best_score, best_size = labels, score, size
     return best
 
 
@@ -181,18 +248,18 @@ def _graph_neighbours(n, n_clusters):
     return max(1, min(GRAPH_N_NEIGHBORS, neighbourhood_cap(n, n_clusters), n - 1))
 
 
-def _umap_candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None):
+def _umap_candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
     """The start's candidates of one UMAP draw: for each neighbourhood size,
     in increasing order, ``(n_neighbors, labels)`` of k-means in a UMAP
     embedding of ``Z``.
 
     ``neighbours``: ``_nearest(Z, k)`` for a ``k`` of at least the largest
     size, when the caller already has it. ``n_epochs``: UMAP's layout
-    epochs (None: UMAP's default)."""
-    import umap  # numba compiles on import: only pay for it when used
-
+    epochs (None: UMAP's default). ``sizes``: the neighbourhood sizes to
+    draw (all of :func:`_neighbourhood_sizes` when None)."""
+    umap = _import_umap()
     n = Z.shape[0]
-    sizes = _neighbourhood_sizes(n, n_clusters)
+    sizes = _neighbourhood_sizes(n, n_clusters) if sizes is None else sorted(sizes)
     # Spectral initialisation needs fewer dimensions than samples.
     n_components = max(1, min(UMAP_MAX_COMPONENTS, max(2, n_clusters), n - 2))
     # The spectral start solves for n_components + 1 eigenvectors of the
@@ -202,7 +269,7 @@ def _umap_candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None):
     # exact for any n, and it spares numba's compilation of pynndescent
     # (about 40 s in every new process). Sorted by distance, so the first
     # k columns are the k nearest.
-    dist, idx = neighbours if neighbours is not None else _nearest(Z, sizes[-1])
+    dist, idx = neighbours if neighbours is not None else _nearest(Z, max(sizes))
     for n_neighbors in sizes:
         reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=0.0,
                             init=start, random_state=seed, n_jobs=1, n_epochs=n_epochs,

@@ -4,7 +4,7 @@ import torch
 from diffusers import UNet2DModel
 
 from skdiec import _backbone
-from skdiec._torch_utils import make_generator
+from skdiec._torch_utils import make_adam, make_generator
 
 
 def tiny_unet(seed=0, in_channels=1):
@@ -98,3 +98,28 @@ def test_unet_that_cannot_take_the_images():
                       up_block_types=("UpBlock2D",) * 2, norm_num_groups=8)
     with pytest.raises(ValueError, match="output as many channels"):
         _backbone.check_unet_fits(odd, (1, 8, 8))
+
+
+def test_adam_is_fused_where_torch_has_the_kernel_and_plain_elsewhere(monkeypatch):
+    params = [torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2, 2))]
+    fused = make_adam(params, 1e-3, decoupled=True)
+    assert isinstance(fused, torch.optim.AdamW) and fused.defaults["weight_decay"] == 0.0
+    assert fused.defaults["fused"]  # torch >= 2.4 has a CPU kernel
+    real_adam = torch.optim.Adam
+
+    def no_fused_kernel(params, fused=None, **options):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be on a supported device")
+        return real_adam(params, **options)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused_kernel)
+    plain = make_adam(params, 1e-3)
+    assert isinstance(plain, real_adam) and not plain.defaults.get("fused")
+    # Same arithmetic: one step of each moves the parameters alike.
+    a = [p.detach().clone().requires_grad_() for p in params]
+    b = [p.detach().clone().requires_grad_() for p in params]
+    for group, optimizer in ((a, make_adam(a, 1e-2)), (b, real_adam(b, lr=1e-2))):
+        sum((p ** 2).sum() for p in group).backward()
+        optimizer.step()
+    for pa, pb in zip(a, b):
+        torch.testing.assert_close(pa, pb)

@@ -89,30 +89,62 @@ def test_modularity_matches_networkx():
     assert _init._modularity(A, labels) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("n_draws, right_draw", [(1, 0), (3, 0), (3, 1), (3, 2)])
+@pytest.mark.parametrize("n_samples, right_draw", [(300, 0), (300, 1), (300, 2), (6000, 0)])
 @pytest.mark.parametrize("right_first", [True, False])
-def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_first, n_draws,
+def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_first, n_samples,
                                                            right_draw):
-    # Over neighbourhood sizes and over UMAP's draws (one by default; the
-    # studies set more): the one right partition wins wherever it comes.
-    monkeypatch.setattr(_init, "UMAP_DRAWS", n_draws)
-    X, y = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
+    # Over neighbourhood sizes, and on small data over two more draws of the
+    # size the first draw chose: the one right partition wins wherever it
+    # comes; above REDRAW_MAX_SAMPLES the first draw is the only one.
+    X, y = make_blobs(n_samples, centers=3, cluster_std=0.5, random_state=0)
     wrong = np.where(y == 2, 1, y)  # two blobs merged, one split in halves
     wrong[np.flatnonzero(y == 0)[::2]] = 2
     draws = []
 
-    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None):
-        draws.append((seed, n_epochs))
+    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
+        draws.append((seed, n_epochs, sizes))
         right = len(draws) - 1 == right_draw
+        if len(draws) > 1:  # a redraw of the chosen size
+            yield sizes[0], (y if right else wrong)
+            return
         first, second = (y, wrong) if right_first else (wrong, y)
         yield from [(15, first if right else wrong), (30, second if right else wrong)]
 
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
     labels, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
     np.testing.assert_array_equal(labels, y)
-    seeds = [seed for seed, _ in draws]
+    n_draws = 1 + (_init.REDRAWS if n_samples <= _init.REDRAW_MAX_SAMPLES else 0)
+    seeds = [seed for seed, _, _ in draws]
     assert seeds == list(range(seeds[0], seeds[0] + n_draws))  # each its own layout
-    assert {epochs for _, epochs in draws} == {_init.UMAP_N_EPOCHS}
+    assert {epochs for _, epochs, _ in draws} == {_init.UMAP_N_EPOCHS}
+    # The first draw tries every size; the redraws only the one it chose
+    # (all wrong partitions tie, and the first of a tie is kept).
+    chosen = [15] if right_first or right_draw != 0 else [30]
+    assert [sizes for _, _, sizes in draws] == [[15, 30, 50]] + [chosen] * (n_draws - 1)
+
+
+def test_the_start_redraws_only_the_chosen_size_and_can_change_its_mind(monkeypatch):
+    # The first draw's best size is redrawn; a redraw that beats every first
+    # candidate wins even though its size lost nothing to it.
+    X, y = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
+    wrong = np.where(y == 2, 1, y)
+    wrong[np.flatnonzero(y == 0)[::2]] = 2
+    worse = np.random.RandomState(1).randint(0, 3, y.size)  # no structure at all
+    calls = []
+
+    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
+        calls.append(list(sizes))
+        if len(calls) == 1:
+            yield from [(15, worse), (30, wrong), (50, worse)]
+        else:
+            yield sizes[0], (y if len(calls) == 3 else worse)
+
+    monkeypatch.setattr(_init, "_umap_candidates", candidates)
+    labels, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
+    graph = _init._knn_graph(_init._nearest(X, 16)[1][:, 1:])
+    assert _init._modularity(graph, wrong) > _init._modularity(graph, worse)
+    assert calls == [[15, 30, 50], [30], [30]]
+    np.testing.assert_array_equal(labels, y)
 
 
 def test_smoothed_onehot_is_a_distribution_peaked_at_the_labels():
@@ -175,9 +207,9 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
     seen = {}
     real_candidates, real_graph = _init._umap_candidates, _init._knn_graph
 
-    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None):
+    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
         for size, labels in real_candidates(Z, n_clusters, seed, neighbours=neighbours,
-                                            n_epochs=n_epochs):
+                                            n_epochs=n_epochs, sizes=sizes):
             seen.setdefault("sizes", []).append(size)
             yield size, labels
 
@@ -188,11 +220,43 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
     monkeypatch.setattr(_init, "_knn_graph", graph)
     labels, _ = _init.initial_partition(X, 15, "umap", np.random.RandomState(0))
-    draws = _init.UMAP_DRAWS
-    # One candidate needs no graph to be chosen; several do.
-    expected = {"sizes": [5] * draws, **({"graph": 5} if draws > 1 else {})}
-    assert seen == expected and np.unique(labels).size == 15
+    # One size, drawn three times: the graph chooses between the draws.
+    assert seen == {"sizes": [5] * 3, "graph": 5} and np.unique(labels).size == 15
     X, _ = make_blobs(400, centers=4, n_features=8, random_state=0)
     seen.clear()
     _init.initial_partition(X, 4, "umap", np.random.RandomState(0))
-    assert seen == {"sizes": [15, 30, 50] * draws, "graph": 15}
+    assert seen["sizes"][:3] == [15, 30, 50] and seen["graph"] == 15
+    assert len(seen["sizes"]) == 5 and seen["sizes"][3] == seen["sizes"][4]
+    # One candidate and no redraw above REDRAW_MAX_SAMPLES: no graph needed.
+    monkeypatch.setattr(_init, "REDRAW_MAX_SAMPLES", 100)
+    X, _ = make_blobs(165, centers=15, n_features=8, random_state=0)
+    seen.clear()
+    _init.initial_partition(X, 15, "umap", np.random.RandomState(0))
+    assert seen == {"sizes": [5]}
+
+
+def test_numba_functions_keep_their_compiled_code_on_disk(tmp_path, monkeypatch):
+    pytest.importorskip("numba")
+    (tmp_path / "skdiec_numba_probe.py").write_text(
+        "import numba\n\n\n@numba.njit\ndef twice(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import skdiec_numba_probe as probe
+
+    assert _init.enable_numba_cache([probe]) == 1
+    assert _init.enable_numba_cache([probe]) == 0  # already on
+    assert probe.twice(3) == 6
+    assert list(tmp_path.rglob("*.nbi")), "numba wrote no cache index"
+
+
+def test_the_start_turns_on_numba_cache_for_umap_unless_told_not_to(monkeypatch):
+    turned_on = []
+    monkeypatch.setattr(_init, "enable_numba_cache", lambda modules: turned_on.append(
+        sorted(m.__name__ for m in modules)))
+    for setting, expected in (("0", 0), ("1", 1)):
+        monkeypatch.setattr(_init, "_umap_ready", False)
+        monkeypatch.setenv(_init.NUMBA_CACHE_ENV, setting)
+        turned_on.clear()
+        _init._import_umap()
+        _init._import_umap()  # once per process
+        assert len(turned_on) == expected
+    assert "umap.umap_" in turned_on[0] and "umap.layouts" in turned_on[0]
