@@ -4,7 +4,7 @@ For each image size, on the U-Net DiEC builds by default (one channel), this
 measures with ``torch.utils.flop_counter.FlopCounterMode`` and the clock:
 
 - a pretraining step (``pretrain_batch_size=64`` images, forward, backward
-  and AdamW's update);
+  and AdamW's update, fused as in the library);
 - a fine-tuning step at the deepest cell (``up.0``, the one that costs most;
   the KL loss on ``n_noise_draws=4`` noised copies of each image plus the
   denoising loss);
@@ -39,7 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from skdiec import DiEC, _backbone, _dec, _features  # noqa: E402
+from skdiec import DiEC, _backbone, _dec, _features, _torch_utils  # noqa: E402
 
 DEFAULTS = DiEC().get_params()
 # Pretraining and fine-tuning steps both take 64 images by default.
@@ -83,7 +83,7 @@ def unit_costs(size, reps):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn((BATCH, 1, padded, padded), generator=gen)
     bank = torch.randn((DRAWS, 1, padded, padded), generator=gen)
-    opt = torch.optim.AdamW(unet.parameters(), lr=1e-4)
+    opt = _torch_utils.make_adam(list(unet.parameters()), 1e-4, decoupled=True)
 
     def pretrain_step():
         eps, t = _backbone.draw_noise(x.shape, scheduler, gen, max_timestep=300)
@@ -97,7 +97,7 @@ def unit_costs(size, reps):
     embedder = _dec.Embedder(unet, scheduler, head, CELL[0], CELL[1], bank, "flatten")
     centers = torch.nn.Parameter(torch.randn(10, head.components.shape[0], generator=gen))
     p = _dec.smoothed_onehot(np.arange(BATCH) % 10, 10)
-    ft_opt = torch.optim.Adam(list(unet.parameters()) + [centers], lr=1e-4)
+    ft_opt = _torch_utils.make_adam(list(unet.parameters()) + [centers], 1e-4)
 
     def fine_tune_step():
         eps, t = _backbone.draw_noise(x.shape, scheduler, gen)
