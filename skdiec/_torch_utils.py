@@ -96,9 +96,9 @@ def make_adam(params, learning_rate, decoupled=False):
     with torch's fused kernel where it has one for their device and dtype.
 
     The fused kernel updates every tensor in one call: on a CPU the default
-    loop over a U-Net's 200-odd tensors took a tenth of a pretraining step
-    at 8x8, the fused update a third of that (BENCHMARKS.md, "What a fit
-    costs"). Its arithmetic is Adam's, rounded differently.
+    loop over the U-Net's tensors took a tenth of a pretraining step at
+    8x8, the fused update a third of that (Design notes, "Cost"). Its
+    arithmetic is Adam's, rounded differently.
     """
     optimizer_class = torch.optim.AdamW if decoupled else torch.optim.Adam
     options = {"lr": learning_rate, "eps": adam_eps(params)}
