@@ -46,8 +46,9 @@ UMAP_MAX_COMPONENTS = 10
 # UMAP's layout is random, and one draw in a few splits a class and merges
 # two others. Up to REDRAW_MAX_SAMPLES samples, where a draw costs seconds,
 # the start draws the chosen neighbourhood size REDRAWS more times and keeps
-# the draw of best modularity; above it a draw costs a minute on a CPU, and
-# none of the measured draws there failed (Design notes, "The start").
+# the draw of best modularity; above it a redraw costs 15 s or more on a
+# CPU, and on the spaces measured there (USPS, MNIST) redraws moved ACC by
+# 0.001 at most (Design notes, "The start").
 REDRAWS = 2
 REDRAW_MAX_SAMPLES = 5000
 # UMAP's layout epochs (None: its default, 500 up to 10,000 samples, 200
@@ -69,9 +70,9 @@ _umap_ready = False
 def _import_umap():
     """``umap``, its numba functions set to keep their compiled code on disk.
 
-    UMAP's functions are compiled on first use in every new process, which
-    took about 6 s of the start on digits (BENCHMARKS.md, "What a fit
-    costs"); with numba's cache the second process loads them instead. The
+    UMAP's functions are compiled on first use in every new process, about
+    5 s of the first start on digits (Design notes, "Cost"); with numba's
+    cache, later processes load them instead. The
     code is kept where ``@njit(cache=True)`` keeps it: UMAP's
     ``__pycache__``, or numba's user-wide cache folder where that is not
     writable (``NUMBA_CACHE_DIR`` moves it). Numba checks the source file's
