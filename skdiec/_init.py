@@ -72,11 +72,11 @@ def _import_umap():
 
     UMAP's functions are compiled on first use in every new process, about
     5 s of the first start on digits (Design notes, "Cost"); with numba's
-    cache, later processes load them instead. The
-    code is kept where ``@njit(cache=True)`` keeps it: UMAP's
-    ``__pycache__``, or numba's user-wide cache folder where that is not
-    writable (``NUMBA_CACHE_DIR`` moves it). Numba checks the source file's
-    time stamp and size on load, so a changed UMAP compiles again.
+    cache, later processes load them instead. The code is kept where
+    ``@njit(cache=True)`` keeps it: UMAP's ``__pycache__``, or numba's
+    user-wide cache folder where that is not writable (``NUMBA_CACHE_DIR``
+    moves it). Numba checks the source file's time stamp and size on load,
+    so a changed UMAP compiles again.
     """
     global _umap_ready
     import umap  # numba compiles on import: only pay for it when used
@@ -94,8 +94,9 @@ def enable_numba_cache(modules):
     """Turn on numba's on-disk cache for the functions defined in
     ``modules`` that do not have it; return how many were turned on.
 
-    Harmless where numba is absent or finds no writable cache folder: the
-    functions then compile in memory as before.
+    Harmless where numba is absent, finds no writable cache folder or no
+    longer has these internals: the functions then compile in memory as
+    before.
     """
     try:
         from numba.core.dispatcher import Dispatcher
@@ -106,7 +107,7 @@ def enable_numba_cache(modules):
     for module in modules:
         for function in list(vars(module).values()):
             if (isinstance(function, Dispatcher) and function.__module__ == module.__name__
-                    and isinstance(function._cache, NullCache)):
+                    and isinstance(getattr(function, "_cache", None), NullCache)):
                 try:
                     function.enable_caching()
                 except RuntimeError:  # no cache folder numba can write to

@@ -100,6 +100,7 @@ def make_adam(params, learning_rate, decoupled=False):
     8x8, the fused update a third of that (Design notes, "Cost"). Its
     arithmetic is Adam's, rounded differently.
     """
+    params = list(params)  # read twice here, and again on a fallback
     optimizer_class = torch.optim.AdamW if decoupled else torch.optim.Adam
     options = {"lr": learning_rate, "eps": adam_eps(params)}
     if decoupled:

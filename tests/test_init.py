@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -89,6 +91,14 @@ def test_modularity_matches_networkx():
     assert _init._modularity(A, labels) == pytest.approx(expected)
 
 
+def merged_and_split(y):
+    """``y`` (three classes) with classes 1 and 2 merged and class 0 split
+    in halves: a wrong partition of the same size."""
+    wrong = np.where(y == 2, 1, y)
+    wrong[np.flatnonzero(y == 0)[::2]] = 2
+    return wrong
+
+
 @pytest.mark.parametrize("n_samples, right_draw", [(300, 0), (300, 1), (300, 2), (6000, 0)])
 @pytest.mark.parametrize("right_first", [True, False])
 def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_first, n_samples,
@@ -97,8 +107,7 @@ def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_fi
     # size the first draw chose: the one right partition wins wherever it
     # comes; above REDRAW_MAX_SAMPLES the first draw is the only one.
     X, y = make_blobs(n_samples, centers=3, cluster_std=0.5, random_state=0)
-    wrong = np.where(y == 2, 1, y)  # two blobs merged, one split in halves
-    wrong[np.flatnonzero(y == 0)[::2]] = 2
+    wrong = merged_and_split(y)
     draws = []
 
     def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
@@ -127,8 +136,7 @@ def test_the_start_redraws_only_the_chosen_size_and_can_change_its_mind(monkeypa
     # The first draw's best size is redrawn; a redraw that beats every first
     # candidate wins even though its size lost nothing to it.
     X, y = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
-    wrong = np.where(y == 2, 1, y)
-    wrong[np.flatnonzero(y == 0)[::2]] = 2
+    wrong = merged_and_split(y)
     worse = np.random.RandomState(1).randint(0, 3, y.size)  # no structure at all
     calls = []
 
@@ -240,6 +248,8 @@ def test_numba_functions_keep_their_compiled_code_on_disk(tmp_path, monkeypatch)
     (tmp_path / "skdiec_numba_probe.py").write_text(
         "import numba\n\n\n@numba.njit\ndef twice(x):\n    return 2 * x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    # A fresh import each time: a probe left from an earlier run has its cache on.
+    monkeypatch.delitem(sys.modules, "skdiec_numba_probe", raising=False)
     import skdiec_numba_probe as probe
 
     assert _init.enable_numba_cache([probe]) == 1

@@ -35,8 +35,15 @@ N_COMPONENTS = 32
 
 
 def main(out, names, n_seeds=N_SEEDS):
-    redraws = _init.REDRAWS
+    redraws, max_samples = _init.REDRAWS, _init.REDRAW_MAX_SAMPLES
     _init.REDRAW_MAX_SAMPLES = np.inf  # the rule under study, at every size
+    try:
+        run(out, names, n_seeds, redraws)
+    finally:
+        _init.REDRAWS, _init.REDRAW_MAX_SAMPLES = redraws, max_samples
+
+
+def run(out, names, n_seeds, redraws):
     for name in names:
         X, y = _data.load(name)
         X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
@@ -57,7 +64,6 @@ def main(out, names, n_seeds=N_SEEDS):
                 print(json.dumps(line), flush=True)
                 with open(out, "a") as f:
                     f.write(json.dumps(line) + "\n")
-    _init.REDRAWS = redraws
 
 
 if __name__ == "__main__":
