@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # How the tables name run.py's methods.
 METHOD_NAMES = {"diec": "DiEC", "kmeans": "k-means on pixels",
                 "umap_kmeans": "UMAP + k-means on pixels", "clustpy_dec": "DEC (ClustPy)",
-                "diec_silhouette": "DiEC, silhouette search"}
+                "diec_silhouette": "DiEC, silhouette search",
+                "diec_modularity": "DiEC, modularity search"}
 
 
 def mean_std(values, digits=3):

@@ -32,6 +32,9 @@ Methods (``--methods``, comma-separated; default all):
   the UMAP start (Ward start, DEC's target).
 - ``diec_silhouette``: ``search_score="silhouette"``, which the user guide
   suggests for clusters of very unequal size.
+- ``diec_modularity``: ``search_score="modularity"``: the search judges a
+  cell by the modularity of its Ward partition on the cell's kNN graph,
+  which assumes no cluster size.
 - ``kmeans``: scikit-learn ``KMeans(n_clusters=k, n_init=10)`` on pixels.
 - ``umap_kmeans``: N2D's recipe on pixels, what a user would try first:
   ``umap.UMAP(n_neighbors=15, min_dist=0.0, n_components=min(k, 10))``
@@ -103,6 +106,7 @@ DIEC_METHODS = {
     "diec_dec_target": {"fine_tune_target": "dec"},
     "diec_ward": {"init": "ward", "fine_tune_target": "dec"},
     "diec_silhouette": {"search_score": "silhouette"},
+    "diec_modularity": {"search_score": "modularity"},
 }
 CLUSTPY_METHODS = {"clustpy_dec": "DEC", "clustpy_idec": "IDEC"}
 PIXEL_METHODS = ("kmeans", "umap_kmeans")

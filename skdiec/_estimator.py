@@ -170,8 +170,9 @@ class DiffusionEmbeddedClustering(
         Size of the random subset the search scores cells on (all samples if
         fewer). The PCA of the clustering space is fitted on it too.
 
-    search_score : {"size_entropy", "silhouette", "spectral_silhouette", \
-            "calinski_harabasz", "davies_bouldin"} or callable, \
+    search_score : {"size_entropy", "modularity", "silhouette", \
+            "spectral_silhouette", "calinski_harabasz", "davies_bouldin"} \
+            or callable, \
             default="size_entropy"
         Clusterability of a cell, measured on the cell's features projected
         to ``n_components`` (the clustering space it would give): the named
@@ -184,6 +185,9 @@ class DiffusionEmbeddedClustering(
         assumes clusters of roughly equal size, as DEC's target distribution
         does (on long-tailed data "silhouette" did no better: see the user
         guide).
+        "modularity" is Newman's modularity of the partition on the cell's
+        k-nearest-neighbour graph (the measure the start chooses by): it
+        assumes no cluster size.
         "spectral_silhouette" measures the silhouette in a spectral embedding
         of the k-nearest-neighbour graph.
 

@@ -5,7 +5,7 @@ Three ways to find it, by the estimator's ``init``:
 - ``"umap"``: k-means in a UMAP embedding of the clustering space (at 15,
   30 and 50 neighbours, the partition with the best modularity on the
   15-nearest-neighbour graph of the clustering space; every neighbourhood
-  capped at half the mean cluster size, see :func:`neighbourhood_cap`; on
+  capped at half the mean cluster size, see :func:`skdiec._graph.neighbourhood_cap`; on
   small data the chosen size drawn twice more, see :func:`_umap_kmeans`).
   UMAP keeps the k-nearest-neighbour manifold of the features, so clusters
   that are elongated or curved in the clustering space (a digit's writing
@@ -26,10 +26,9 @@ import threading
 import warnings
 
 import numpy as np
-from scipy import sparse
 from sklearn.cluster import KMeans
-from sklearn.neighbors import NearestNeighbors
 
+from ._graph import graph_neighbours, knn_graph, modularity, nearest, neighbourhood_cap
 from ._search import partition
 from ._torch_utils import torch_threads_kept
 
@@ -55,10 +54,6 @@ REDRAW_MAX_SAMPLES = 5000
 # above). Three draws of 200 lost 0.10 on the MNIST test split, where 200
 # epochs lay out 10,000 samples worse.
 UMAP_N_EPOCHS = None
-# Neighbours per sample of the graph whose modularity chooses the start.
-GRAPH_N_NEIGHBORS = 15
-# The smallest neighbourhood the cap below leaves.
-MIN_NEIGHBORS = 3
 
 
 # Set to 0 to keep UMAP's compiled code in memory only, as UMAP itself does.
@@ -171,8 +166,8 @@ def _umap_kmeans(Z, n_clusters, seed):
     draw from a good one of the same size (digits: 0.863 against 0.940).
     """
     sizes = _neighbourhood_sizes(Z.shape[0], n_clusters)
-    graph_neighbours = _graph_neighbours(Z.shape[0], n_clusters)
-    neighbours = _nearest(Z, max(sizes[-1], graph_neighbours + 1))
+    graph_size = graph_neighbours(Z.shape[0], n_clusters)
+    neighbours = nearest(Z, max(sizes[-1], graph_size + 1))
     redraws = REDRAWS if Z.shape[0] <= REDRAW_MAX_SAMPLES else 0
 
     def draw(number, draw_sizes):
@@ -182,60 +177,14 @@ def _umap_kmeans(Z, n_clusters, seed):
 
     if len(sizes) == 1 and redraws == 0:  # one candidate: nothing to choose
         return next(draw(0, sizes))[1]
-    graph = _knn_graph(neighbours[1][:, 1:graph_neighbours + 1])
+    graph = knn_graph(neighbours[1][:, 1:graph_size + 1])
     best, best_score, best_size = None, -np.inf, None
     for number in range(1 + redraws):
         for size, labels in draw(number, sizes if number == 0 else [best_size]):
-            score = _modularity(graph, labels)
+            score = modularity(graph, labels)
             if best is None or score > best_score:
                 best, best_score, best_size = labels, score, size
     return best
-
-
-def _nearest(Z, n_neighbors):
-    """Exact ``(distances, indices)`` of each row's nearest rows of ``Z``,
-    itself included, nearest first."""
-    return NearestNeighbors(n_neighbors=min(n_neighbors, Z.shape[0])).fit(Z).kneighbors(Z)
-
-
-def _knn_graph(indices):
-    """Symmetric 0/1 adjacency (CSR) of the graph joining each row to the
-    rows in its line of ``indices``, without self-loops."""
-    n, k = indices.shape
-    rows = np.repeat(np.arange(n), k)
-    A = sparse.csr_matrix((np.ones(n * k), (rows, indices.ravel())), shape=(n, n))
-    A = ((A + A.T) > 0).astype(np.float64)
-    A.setdiag(0)  # duplicated rows can list themselves
-    A.eliminate_zeros()
-    return A.tocsr()
-
-
-def _modularity(A, labels):
-    """Newman's modularity of the partition ``labels`` of the graph ``A``:
-    the fraction of edge ends inside clusters, less its expectation when
-    edges are rewired at random with the degrees kept."""
-    degrees = np.asarray(A.sum(axis=1)).ravel()
-    total = degrees.sum()
-    if total == 0:
-        return 0.0
-    edges = A.tocoo()
-    inside = edges.data[labels[edges.row] == labels[edges.col]].sum() / total
-    expected = ((np.bincount(labels, weights=degrees) / total) ** 2).sum()
-    return float(inside - expected)
-
-
-def neighbourhood_cap(n_samples, n_clusters):
-    """The largest neighbourhood the start uses: half the mean cluster size
-    ``n_samples / n_clusters``, at least ``MIN_NEIGHBORS``.
-
-    A neighbourhood larger than a cluster joins each sample to other
-    clusters, and UMAP and the modularity graph then see the clusters
-    merged: with 11 images per identity (Yale's faces), 15-50 neighbours
-    gave a start of ACC 0.44, 5 neighbours 0.50 (BENCHMARKS.md, "The
-    development suite"). Clusters of 100 images or more on average (every
-    digit set) are left as they were.
-    """
-    return max(MIN_NEIGHBORS, n_samples // (2 * max(n_clusters, 1)))
 
 
 def _neighbourhood_sizes(n, n_clusters):
@@ -245,17 +194,12 @@ def _neighbourhood_sizes(n, n_clusters):
     return sorted({max(2, min(k, cap, n - 1)) for k in UMAP_N_NEIGHBORS})
 
 
-def _graph_neighbours(n, n_clusters):
-    """Neighbours per sample of the graph whose modularity chooses the start."""
-    return max(1, min(GRAPH_N_NEIGHBORS, neighbourhood_cap(n, n_clusters), n - 1))
-
-
 def _umap_candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
     """The start's candidates of one UMAP draw: for each neighbourhood size,
     in increasing order, ``(n_neighbors, labels)`` of k-means in a UMAP
     embedding of ``Z``.
 
-    ``neighbours``: ``_nearest(Z, k)`` for a ``k`` of at least the largest
+    ``neighbours``: ``nearest(Z, k)`` for a ``k`` of at least the largest
     size, when the caller already has it. ``n_epochs``: UMAP's layout
     epochs (None: UMAP's default). ``sizes``: the neighbourhood sizes to
     draw (all of :func:`_neighbourhood_sizes` when None)."""
@@ -271,7 +215,7 @@ def _umap_candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=
     # exact for any n, and it spares numba's compilation of pynndescent
     # (about 40 s in every new process). Sorted by distance, so the first
     # k columns are the k nearest.
-    dist, idx = neighbours if neighbours is not None else _nearest(Z, max(sizes))
+    dist, idx = neighbours if neighbours is not None else nearest(Z, max(sizes))
     for n_neighbors in sizes:
         reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=0.0,
                             init=start, random_state=seed, n_jobs=1, n_epochs=n_epochs,

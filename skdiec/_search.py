@@ -28,6 +28,7 @@ from sklearn.manifold import SpectralEmbedding
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from ._features import extract_features
+from ._graph import knn_modularity
 from ._progress import progress
 
 
@@ -75,8 +76,20 @@ def _size_entropy(Z, labels, random_state):
     return float(-(p * np.log(p)).sum() / np.log(max(p.size, 2)))
 
 
+def _modularity(Z, labels, random_state):
+    """Newman's modularity of the partition on the cell's own
+    k-nearest-neighbour graph (see :func:`skdiec._graph.knn_modularity`).
+
+    It rewards a partition that cuts few of the graph's edges, against what
+    its cluster sizes alone would give, and so assumes no size of cluster:
+    the start judges its UMAP candidates by the same measure.
+    """
+    return knn_modularity(Z, labels, np.unique(labels).size)
+
+
 SCORERS = {
     "size_entropy": _size_entropy,
+    "modularity": _modularity,
     "silhouette": _silhouette,
     "spectral_silhouette": _spectral_silhouette,
     "calinski_harabasz": _calinski_harabasz,

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 
-from skdiec import _dec, _init, _model
+from skdiec import _dec, _graph, _init, _model
 from skdiec._torch_utils import make_generator
 
 from .conftest import tiny_embedder
@@ -73,22 +73,22 @@ def test_modularity_of_two_disjoint_triangles():
     # Each triangle holds half of the 6 edges and half of the degree:
     # Q = 2 * (3/6 - (6/12)**2) = 0.5 when split by triangle.
     indices = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]])
-    A = _init._knn_graph(indices)
+    A = _graph.knn_graph(indices)
     assert A.nnz == 12 and A.diagonal().sum() == 0
-    assert _init._modularity(A, np.array([0, 0, 0, 1, 1, 1])) == pytest.approx(0.5)
-    assert _init._modularity(A, np.zeros(6, dtype=int)) == pytest.approx(0.0)
-    assert _init._modularity(A, np.array([0, 1, 0, 1, 0, 1])) < 0
+    assert _graph.modularity(A, np.array([0, 0, 0, 1, 1, 1])) == pytest.approx(0.5)
+    assert _graph.modularity(A, np.zeros(6, dtype=int)) == pytest.approx(0.0)
+    assert _graph.modularity(A, np.array([0, 1, 0, 1, 0, 1])) < 0
 
 
 def test_modularity_matches_networkx():
     nx = pytest.importorskip("networkx")
     X, _ = make_blobs(120, centers=3, random_state=0)
-    idx = _init._nearest(X, 8)[1]
-    A = _init._knn_graph(idx[:, 1:])
+    idx = _graph.nearest(X, 8)[1]
+    A = _graph.knn_graph(idx[:, 1:])
     labels = np.random.RandomState(0).randint(0, 3, 120)
     G = nx.from_scipy_sparse_array(A)
     expected = nx.community.modularity(G, [set(np.flatnonzero(labels == k)) for k in range(3)])
-    assert _init._modularity(A, labels) == pytest.approx(expected)
+    assert _graph.modularity(A, labels) == pytest.approx(expected)
 
 
 def merged_and_split(y):
@@ -149,8 +149,8 @@ def test_the_start_redraws_only_the_chosen_size_and_can_change_its_mind(monkeypa
 
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
     labels, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
-    graph = _init._knn_graph(_init._nearest(X, 16)[1][:, 1:])
-    assert _init._modularity(graph, wrong) > _init._modularity(graph, worse)
+    graph = _graph.knn_graph(_graph.nearest(X, 16)[1][:, 1:])
+    assert _graph.modularity(graph, wrong) > _graph.modularity(graph, worse)
     assert calls == [[15, 30, 50], [30], [30]]
     np.testing.assert_array_equal(labels, y)
 
@@ -205,7 +205,7 @@ def test_the_umap_start_leaves_torch_threads_as_they_were():
 ])
 def test_the_start_caps_its_neighbourhoods_at_half_the_mean_cluster(n, k, sizes, graph):
     assert _init._neighbourhood_sizes(n, k) == sizes
-    assert _init._graph_neighbours(n, k) == graph
+    assert _graph.graph_neighbours(n, k) == graph
 
 
 def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
@@ -213,7 +213,7 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
     # inside a cluster's size, not at the fixed 15-50 neighbours.
     X, _ = make_blobs(165, centers=15, n_features=8, random_state=0)
     seen = {}
-    real_candidates, real_graph = _init._umap_candidates, _init._knn_graph
+    real_candidates, real_graph = _init._umap_candidates, _init.knn_graph
 
     def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
         for size, labels in real_candidates(Z, n_clusters, seed, neighbours=neighbours,
@@ -226,7 +226,7 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
         return real_graph(indices)
 
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
-    monkeypatch.setattr(_init, "_knn_graph", graph)
+    monkeypatch.setattr(_init, "knn_graph", graph)
     labels, _ = _init.initial_partition(X, 15, "umap", np.random.RandomState(0))
     # One size, drawn three times: the graph chooses between the draws.
     assert seen == {"sizes": [5] * 3, "graph": 5} and np.unique(labels).size == 15

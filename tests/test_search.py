@@ -127,3 +127,36 @@ def test_size_entropy_prefers_the_cell_that_keeps_classes_apart():
     sharp_score = _search.clusterability(sharp, 4, "size_entropy", 6, 0)[0]
     blurred_score = _search.clusterability(blurred, 4, "size_entropy", 6, 0)[0]
     assert sharp_score > 0.99 > blurred_score
+
+
+def test_modularity_by_hand():
+    # Two groups of 4 points far apart. The graph joins each point to its 3
+    # nearest (8 samples in 2 clusters: the cap is max(3, 8 // 4) = 3), all
+    # in its own group, so the split keeps every edge inside and scores
+    # 1 - 2 * (1/2)^2 = 1/2; a partition across the groups scores lower.
+    Z = np.concatenate([np.arange(4.0), 100 + np.arange(4.0)])[:, None]
+    split = np.repeat([0, 1], 4)
+    assert _search.SCORERS["modularity"](Z, split, 0) == pytest.approx(0.5)
+    across = np.tile([0, 1], 4)
+    assert _search.SCORERS["modularity"](Z, across, 0) < 0.5
+
+
+def test_modularity_does_not_punish_unequal_clusters():
+    # Long-tailed classes (10:1), well apart in the "sharp" cell; in the
+    # "blurred" cell the two largest coincide. The size entropy prefers the
+    # blurred cell, whose forced partition happens to be more even; the
+    # modularity does not.
+    rng = np.random.RandomState(0)
+    sizes = [200, 100, 50, 20]
+    y = np.repeat(np.arange(4), sizes)
+    centers = rng.normal(size=(4, 6)) * 8
+    sharp = centers[y] + rng.normal(size=(len(y), 6))
+    blurred_centers = centers.copy()
+    blurred_centers[1] = blurred_centers[0]
+    blurred = blurred_centers[y] + rng.normal(size=(len(y), 6))
+
+    def score(F, name):
+        return _search.clusterability(F, 4, name, 6, 0)[0]
+
+    assert score(sharp, "modularity") > score(blurred, "modularity")
+    assert score(sharp, "size_entropy") < score(blurred, "size_entropy")

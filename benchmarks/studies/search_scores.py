@@ -37,7 +37,7 @@ from scipy.stats import spearmanr  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.metrics import silhouette_score  # noqa: E402
 
-from skdiec import DiEC, _backbone, _features, _init, _search, _seeding  # noqa: E402
+from skdiec import DiEC, _backbone, _features, _graph, _search, _seeding  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 TIMESTEPS = (1, 10, 25, 50, 100, 150, 200, 250)
@@ -66,7 +66,7 @@ def cells(dataset, seed, memory):
     sched = _backbone.make_scheduler()
     names = list(est.search_layers_)
     ys = y[subset]
-    m = _init._graph_neighbours(len(subset), k)
+    m = _graph.graph_neighbours(len(subset), k)
     rows = {}
     for t in TIMESTEPS:
         feats = _features.extract_features(est.unet_, sched, images, t, names, est._model.noise_bank,
@@ -74,14 +74,14 @@ def cells(dataset, seed, memory):
         for name in names:
             Z = _search.project(feats.pop(name), 32, 0)
             labels = _search.partition(Z, k, "ward", 0)
-            graph = _init._knn_graph(_init._nearest(Z, m + 1)[1][:, 1:])
+            graph = _graph.knn_graph(_graph.nearest(Z, m + 1)[1][:, 1:])
             umap_labels = umap_kmeans(Z, k, m)
             rows[(name, t)] = {
                 "size_entropy": _search._size_entropy(Z, labels, 0),
-                "modularity": _init._modularity(graph, labels),
+                "modularity": _graph.modularity(graph, labels),
                 "silhouette": silhouette_score(Z, labels),
                 "ward_acc": clustering_accuracy(ys, labels),
-                "umap_modularity": _init._modularity(graph, umap_labels),
+                "umap_modularity": _graph.modularity(graph, umap_labels),
                 "umap_acc": clustering_accuracy(ys, umap_labels),
             }
         print(f"  t={t} done", flush=True)

@@ -37,7 +37,7 @@ from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 
-from skdiec import _init  # noqa: E402
+from skdiec import _graph, _init  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 UMAP_SEEDS = (0, 1, 2)
@@ -49,7 +49,7 @@ def candidates(Z, k, seed, sizes):
     import umap
 
     n = Z.shape[0]
-    dist, idx = _init._nearest(Z, max(sizes))
+    dist, idx = _graph.nearest(Z, max(sizes))
     out = {}
     for s in sizes:
         emb = umap.UMAP(n_components=max(1, min(_init.UMAP_MAX_COMPONENTS, max(2, k), n - 2)),
@@ -73,7 +73,7 @@ def candidates(Z, k, seed, sizes):
 
 
 def pick(cands, keys, graph):
-    best = max(keys, key=lambda key: _init._modularity(graph, cands[key]))
+    best = max(keys, key=lambda key: _graph.modularity(graph, cands[key]))
     return cands[best], best
 
 
@@ -104,9 +104,9 @@ def main(argv=None):
             scores = {}
             for seed in UMAP_SEEDS:
                 cands = candidates(Z, k, seed, sorted(set(fixed) | set(cap)))
-                g_fixed, g_cap = (_init._knn_graph(_init._nearest(Z, g + 1)[1][:, 1:])
-                                  for g in (_init.GRAPH_N_NEIGHBORS,
-                                            _init._graph_neighbours(n, k)))
+                g_fixed, g_cap = (_graph.knn_graph(_graph.nearest(Z, g + 1)[1][:, 1:])
+                                  for g in (_graph.GRAPH_N_NEIGHBORS,
+                                            _graph.graph_neighbours(n, k)))
                 rules = {
                     "fixed": pick(cands, [(s, "kmeans") for s in fixed], g_fixed),
                     "capped": pick(cands, [(s, "kmeans") for s in cap], g_cap),

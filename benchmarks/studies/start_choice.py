@@ -29,7 +29,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from skdiec import _init  # noqa: E402
+from skdiec import _graph, _init  # noqa: E402
 from start_candidates import silhouette  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
@@ -70,8 +70,8 @@ def score(paths):
         d = np.load(path)
         Z, y, cands = d["Z"], d["y"], d["candidates"]
         sizes, useeds = d["sizes"], d["umap_seeds"]
-        idx = _init._nearest(Z, 31)[1]
-        graphs = {k: _init._knn_graph(idx[:, 1:k + 1]) for k in (15, 30)}
+        idx = _graph.nearest(Z, 31)[1]
+        graphs = {k: _graph.knn_graph(idx[:, 1:k + 1]) for k in (15, 30)}
         rows = []
         for j, labels in enumerate(cands):
             others = [adjusted_rand_score(labels, c) for i, c in enumerate(cands) if i != j]
@@ -79,8 +79,8 @@ def score(paths):
                 n_neighbors=int(sizes[j]), umap_seed=int(useeds[j]),
                 acc=clustering_accuracy(y, labels),
                 silhouette=silhouette(Z, labels, int(useeds[j])),
-                modularity15=_init._modularity(graphs[15], labels),
-                modularity30=_init._modularity(graphs[30], labels),
+                modularity15=_graph.modularity(graphs[15], labels),
+                modularity30=_graph.modularity(graphs[30], labels),
                 consensus_ari=float(np.mean(others))))
         name = f"{d['dataset']} s{int(d['seed'])} {d['cell']}"
         for r in rows:

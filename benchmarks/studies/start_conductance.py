@@ -36,7 +36,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 from start_adaptive import spaces  # noqa: E402
 from start_merge import merge, start_graph  # noqa: E402
 
-from skdiec import _init  # noqa: E402
+from skdiec import _graph, _init  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -95,7 +95,7 @@ def main(memory, *datasets):
                     cands.update(found)
                     pieces = KMeans(2 * k, n_init=10, random_state=seed).fit_predict(emb)
                     cands[(s, "merge2k")] = merge(A, pieces, k)
-                rows = {key: (clustering_accuracy(y, lab), _init._modularity(A, lab),
+                rows = {key: (clustering_accuracy(y, lab), _graph.modularity(A, lab),
                               conductance(A, lab), pair_share(A, lab))
                         for key, lab in cands.items()}
                 for key, (acc, mod, cond, share) in sorted(rows.items()):

@@ -26,7 +26,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
 from start_adaptive import spaces  # noqa: E402
 
-from skdiec import _init  # noqa: E402
+from skdiec import _graph, _init  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -58,9 +58,9 @@ def start_graph(Z, k):
     nearest rows of ``Z`` and the kNN graph modularity is measured on."""
     n = Z.shape[0]
     sizes = _init._neighbourhood_sizes(n, k)
-    g = _init._graph_neighbours(n, k)
-    dist, idx = _init._nearest(Z, max(max(sizes), g + 1))
-    return sizes, dist, idx, _init._knn_graph(idx[:, 1:g + 1])
+    g = _graph.graph_neighbours(n, k)
+    dist, idx = _graph.nearest(Z, max(max(sizes), g + 1))
+    return sizes, dist, idx, _graph.knn_graph(idx[:, 1:g + 1])
 
 
 def main(memory, dataset):
@@ -82,7 +82,7 @@ def main(memory, dataset):
                     cands[(s, f"merge{f}k")] = merge(A, pieces, k)
             for rule in res:
                 keys = [key for key in cands if key[1] == rule]
-                best = max(keys, key=lambda key: _init._modularity(A, cands[key]))
+                best = max(keys, key=lambda key: _graph.modularity(A, cands[key]))
                 res[rule].append((clustering_accuracy(y, cands[best]), nmi(y, cands[best]),
                                   best[0]))
         print(name, n, k, sizes, flush=True)

@@ -22,7 +22,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
-from skdiec import _init, _seeding  # noqa: E402
+from skdiec import _graph, _init, _seeding  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 N_DRAWS = 3
@@ -36,9 +36,9 @@ def main(paths, n_epochs=None):
         rng = np.random.RandomState(_seeding.int_seed(_seeding.phase_seeds(seed).init))
         umap_seed = rng.randint(np.iinfo(np.int32).max)
         sizes = _init._neighbourhood_sizes(Z.shape[0], k)
-        g = _init._graph_neighbours(Z.shape[0], k)
-        neighbours = _init._nearest(Z, max(sizes[-1], g + 1))
-        graph = _init._knn_graph(neighbours[1][:, 1:g + 1])
+        g = _graph.graph_neighbours(Z.shape[0], k)
+        neighbours = _graph.nearest(Z, max(sizes[-1], g + 1))
+        graph = _graph.knn_graph(neighbours[1][:, 1:g + 1])
         cands, seconds = [], []
         for draw in range(N_DRAWS):
             tic = time.perf_counter()
@@ -46,7 +46,7 @@ def main(paths, n_epochs=None):
                     Z, k, (umap_seed + draw) % np.iinfo(np.int32).max, neighbours=neighbours,
                     n_epochs=n_epochs):
                 cands.append({"draw": draw, "n_neighbors": n_neighbors,
-                              "modularity": round(_init._modularity(graph, labels), 4),
+                              "modularity": round(_graph.modularity(graph, labels), 4),
                               "acc": round(clustering_accuracy(y, labels), 4)})
             seconds.append(time.perf_counter() - tic)
         for c in cands:

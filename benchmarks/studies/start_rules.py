@@ -31,7 +31,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
 from sklearn.cluster import KMeans  # noqa: E402
 
-from skdiec import _init  # noqa: E402
+from skdiec import _graph, _init  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 UMAP_SEEDS = (0, 1, 2)
@@ -43,9 +43,9 @@ def runs(Z, k, seed):
     import umap
 
     sizes = _init._neighbourhood_sizes(Z.shape[0], k)
-    g = _init._graph_neighbours(Z.shape[0], k)
-    dist, idx = _init._nearest(Z, max(sizes[-1], g + 1))
-    graph = _init._knn_graph(idx[:, 1:g + 1])
+    g = _graph.graph_neighbours(Z.shape[0], k)
+    dist, idx = _graph.nearest(Z, max(sizes[-1], g + 1))
+    graph = _graph.knn_graph(idx[:, 1:g + 1])
     out = []
     for n_neighbors in sizes:
         embedding = umap.UMAP(n_components=min(_init.UMAP_MAX_COMPONENTS, k), min_dist=0.0,
@@ -55,7 +55,7 @@ def runs(Z, k, seed):
                               ).fit_transform(Z)
         for run_seed in np.random.RandomState(seed).randint(2 ** 31 - 1, size=N_RUNS):
             km = KMeans(k, n_init=1, random_state=run_seed).fit(embedding)
-            out.append((n_neighbors, km.inertia_, _init._modularity(graph, km.labels_),
+            out.append((n_neighbors, km.inertia_, _graph.modularity(graph, km.labels_),
                         km.labels_))
     return out
 
