@@ -74,10 +74,8 @@ for name, pred in [("k-means on pixels", kmeans),
 # -------------------
 # Every layer was scored on every coarse timestep, then COL alone on a few
 # refined timesteps (the other cells of those columns are blank). The colour
-# is the default score, the modularity of a Ward partition of the cell's
-# features on their nearest-neighbour graph (the share of the graph's edges
-# kept inside clusters, less what the cluster sizes alone would give); the
-# red box is COL/COT.
+# is the default score, the size entropy of a Ward partition of the cell's
+# features (1 when the clusters have equal sizes); the red box is COL/COT.
 
 ax = plot_search_scores(est)
 ax.figure.tight_layout()

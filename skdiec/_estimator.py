@@ -170,22 +170,26 @@ class DiffusionEmbeddedClustering(
         Size of the random subset the search scores cells on (all samples if
         fewer). The PCA of the clustering space is fitted on it too.
 
-    search_score : {"modularity", "size_entropy", "silhouette", \
+    search_score : {"size_entropy", "modularity", "silhouette", \
             "spectral_silhouette", "calinski_harabasz", "davies_bouldin"} \
-            or callable, default="modularity"
+            or callable, \
+            default="size_entropy"
         Clusterability of a cell, measured on the cell's features projected
         to ``n_components`` (the clustering space it would give): the named
         index of their partition by Ward linkage, or a callable
         ``score(Z, n_clusters, random_state) -> float`` given them (higher
-        is better). "modularity" is Newman's modularity of the partition on
-        the cell's k-nearest-neighbour graph, the measure the start also
-        chooses by: the share of the graph's edges inside clusters, less
-        what the cluster sizes alone would give, so it assumes no cluster
-        size. "size_entropy" (the default before) is the entropy of the
-        partition's cluster sizes over its maximum (1 for equal sizes): it
-        assumes clusters of roughly equal size. "spectral_silhouette"
-        measures the silhouette in a spectral embedding of the
-        k-nearest-neighbour graph. The user guide compares them.
+        is better). "size_entropy" is the entropy of the partition's
+        cluster sizes over its maximum (1 for equal sizes): a cell that
+        blurs classes together forces a partition into ``n_clusters`` to
+        merge some and split others, which makes the sizes uneven. It
+        assumes clusters of roughly equal size, as DEC's target distribution
+        does (on long-tailed data "silhouette" did no better: see the user
+        guide).
+        "modularity" is Newman's modularity of the partition on the cell's
+        k-nearest-neighbour graph (the measure the start chooses by): it
+        assumes no cluster size.
+        "spectral_silhouette" measures the silhouette in a spectral embedding
+        of the k-nearest-neighbour graph.
 
     init : {"umap", "ward", "kmeans"}, default="umap"
         How the initial partition at COL/COT, where fine-tuning starts, is
@@ -437,7 +441,7 @@ class DiffusionEmbeddedClustering(
         timesteps=(1, 25, 50, 100, 200, 400, 700),
         n_refine_timesteps=4,
         search_n_samples=1000,
-        search_score="modularity",
+        search_score="size_entropy",
         init="umap",
         fine_tune_target="init",
         n_noise_draws=4,
