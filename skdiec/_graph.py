@@ -69,8 +69,16 @@ def graph_neighbours(n, n_clusters):
     return max(1, min(GRAPH_N_NEIGHBORS, neighbourhood_cap(n, n_clusters), n - 1))
 
 
+def neighbour_graph(indices, n_clusters):
+    """The graph modularity is measured on: each row joined to its
+    :func:`graph_neighbours` nearest rows, read from ``indices`` (each
+    row's nearest rows, itself first, as :func:`nearest` gives them, at
+    least ``graph_neighbours + 1`` columns)."""
+    n_neighbors = graph_neighbours(indices.shape[0], n_clusters)
+    return knn_graph(indices[:, 1:n_neighbors + 1])
+
+
 def knn_modularity(Z, labels, n_clusters):
-    """Modularity of ``labels`` on the kNN graph of ``Z`` with
-    :func:`graph_neighbours` neighbours per sample."""
-    n_neighbors = graph_neighbours(Z.shape[0], n_clusters)
-    return modularity(knn_graph(nearest(Z, n_neighbors + 1)[1][:, 1:]), labels)
+    """Modularity of ``labels`` on the :func:`neighbour_graph` of ``Z``."""
+    indices = nearest(Z, graph_neighbours(Z.shape[0], n_clusters) + 1)[1]
+    return modularity(neighbour_graph(indices, n_clusters), labels)

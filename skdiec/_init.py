@@ -5,8 +5,9 @@ Three ways to find it, by the estimator's ``init``:
 - ``"umap"``: k-means in a UMAP embedding of the clustering space (at 15,
   30 and 50 neighbours, the partition with the best modularity on the
   15-nearest-neighbour graph of the clustering space; every neighbourhood
-  capped at half the mean cluster size, see :func:`skdiec._graph.neighbourhood_cap`; on
-  small data the chosen size drawn twice more, see :func:`_umap_kmeans`).
+  capped at half the mean cluster size, see
+  :func:`skdiec._graph.neighbourhood_cap`; on small data the chosen size
+  drawn twice more, see :func:`_umap_kmeans`).
   UMAP keeps the k-nearest-neighbour manifold of the features, so clusters
   that are elongated or curved in the clustering space (a digit's writing
   styles) come out whole, where a partition by distances to centroids cuts
@@ -28,7 +29,7 @@ import warnings
 import numpy as np
 from sklearn.cluster import KMeans
 
-from ._graph import graph_neighbours, knn_graph, modularity, nearest, neighbourhood_cap
+from ._graph import graph_neighbours, modularity, nearest, neighbour_graph, neighbourhood_cap
 from ._search import partition
 from ._torch_utils import torch_threads_kept
 
@@ -166,8 +167,7 @@ def _umap_kmeans(Z, n_clusters, seed):
     draw from a good one of the same size (digits: 0.863 against 0.940).
     """
     sizes = _neighbourhood_sizes(Z.shape[0], n_clusters)
-    graph_size = graph_neighbours(Z.shape[0], n_clusters)
-    neighbours = nearest(Z, max(sizes[-1], graph_size + 1))
+    neighbours = nearest(Z, max(sizes[-1], graph_neighbours(Z.shape[0], n_clusters) + 1))
     redraws = REDRAWS if Z.shape[0] <= REDRAW_MAX_SAMPLES else 0
 
     def draw(number, draw_sizes):
@@ -177,7 +177,7 @@ def _umap_kmeans(Z, n_clusters, seed):
 
     if len(sizes) == 1 and redraws == 0:  # one candidate: nothing to choose
         return next(draw(0, sizes))[1]
-    graph = knn_graph(neighbours[1][:, 1:graph_size + 1])
+    graph = neighbour_graph(neighbours[1], n_clusters)
     best, best_score, best_size = None, -np.inf, None
     for number in range(1 + redraws):
         for size, labels in draw(number, sizes if number == 0 else [best_size]):

@@ -213,7 +213,7 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
     # inside a cluster's size, not at the fixed 15-50 neighbours.
     X, _ = make_blobs(165, centers=15, n_features=8, random_state=0)
     seen = {}
-    real_candidates, real_graph = _init._umap_candidates, _init.knn_graph
+    real_candidates, real_graph = _init._umap_candidates, _graph.knn_graph
 
     def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
         for size, labels in real_candidates(Z, n_clusters, seed, neighbours=neighbours,
@@ -226,7 +226,7 @@ def test_the_umap_start_uses_the_capped_neighbourhoods(monkeypatch):
         return real_graph(indices)
 
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
-    monkeypatch.setattr(_init, "knn_graph", graph)
+    monkeypatch.setattr(_graph, "knn_graph", graph)
     labels, _ = _init.initial_partition(X, 15, "umap", np.random.RandomState(0))
     # One size, drawn three times: the graph chooses between the draws.
     assert seen == {"sizes": [5] * 3, "graph": 5} and np.unique(labels).size == 15
