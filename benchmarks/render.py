@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 METHOD_NAMES = {"diec": "DiEC", "kmeans": "k-means on pixels",
                 "umap_kmeans": "UMAP + k-means on pixels", "clustpy_dec": "DEC (ClustPy)",
                 "diec_silhouette": "DiEC, silhouette search",
-                "diec_modularity": "DiEC, modularity search"}
+                "diec_modularity": "DiEC, modularity search",
+                "diec_search2000": "DiEC, search on 2,000 images"}
 
 
 def mean_std(values, digits=3):

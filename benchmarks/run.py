@@ -35,6 +35,8 @@ Methods (``--methods``, comma-separated; default all):
 - ``diec_modularity``: ``search_score="modularity"``: the search judges a
   cell by the modularity of its Ward partition on the cell's kNN graph,
   which assumes no cluster size.
+- ``diec_search2000``: ``search_n_samples=2000``: the search scores cells
+  on twice the default subset.
 - ``kmeans``: scikit-learn ``KMeans(n_clusters=k, n_init=10)`` on pixels.
 - ``umap_kmeans``: N2D's recipe on pixels, what a user would try first:
   ``umap.UMAP(n_neighbors=15, min_dist=0.0, n_components=min(k, 10))``
@@ -107,6 +109,7 @@ DIEC_METHODS = {
     "diec_ward": {"init": "ward", "fine_tune_target": "dec"},
     "diec_silhouette": {"search_score": "silhouette"},
     "diec_modularity": {"search_score": "modularity"},
+    "diec_search2000": {"search_n_samples": 2000},
 }
 CLUSTPY_METHODS = {"clustpy_dec": "DEC", "clustpy_idec": "IDEC"}
 PIXEL_METHODS = ("kmeans", "umap_kmeans")

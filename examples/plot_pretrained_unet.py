@@ -19,9 +19,10 @@ That one is meant for 32x32 colour images. To stay offline and fast, this
 example instead trains a small U-Net on the 8x8 digits with a plain
 diffusers DDPM training loop (reduced for speed: 8 epochs), saves it, and
 clusters with it twice. The fits are reduced for speed too: the search
-scores a subset of 500 images (default ``search_n_samples=1000``) and
-fine-tuning takes 60 steps (default ``max_iter="auto"``: one pass over the
-images, 30 to 100 steps).
+scores a subset of 500 images (default ``search_n_samples="auto"``: 200 per
+cluster, 1,000 to 2,000) and fine-tuning takes 60 steps (default
+``max_iter="auto"``: one pass over the images, then on until the start's
+partition is reproduced, at most 300 steps).
 """
 
 # %%

@@ -97,6 +97,27 @@ SCORERS = {
 }
 
 
+# search_n_samples="auto": images per cluster in the search's subset, within
+# bounds. The size entropy reads the sizes of a partition of the subset, and
+# the sizes' noise falls as each cluster holds more images: on kept digits,
+# USPS and MNIST backbones (10 classes) the search on 1,000 images picked
+# cells whose start was as low as 0.83 ACC, where on 2,000 it picked cells
+# that started at 0.94-0.97 (BENCHMARKS.md, "The search's subset and
+# fine-tuning's length"). The search holds every layer's features of the
+# subset at once, hence a ceiling at twice the earlier 1,000.
+SUBSET_PER_CLUSTER = 200
+SUBSET_MIN, SUBSET_MAX = 1000, 2000
+
+
+def subset_size(search_n_samples, n_samples, n_clusters):
+    """Images the search scores cells on: ``search_n_samples``, or for
+    ``"auto"`` ``SUBSET_PER_CLUSTER`` per cluster within ``[SUBSET_MIN,
+    SUBSET_MAX]``; never more than ``n_samples``."""
+    if search_n_samples == "auto":
+        search_n_samples = min(max(SUBSET_PER_CLUSTER * n_clusters, SUBSET_MIN), SUBSET_MAX)
+    return min(n_samples, int(search_n_samples))
+
+
 def partition(Z, n_clusters, method, random_state):
     """Cluster labels of ``Z``: Ward linkage (deterministic) or k-means."""
     if method == "ward":

@@ -52,7 +52,7 @@ def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refi
     noise_bank = torch.randn((n_noise_draws,) + tuple(images.shape[1:]),
                              generator=make_generator(noise_seed))
     subset = np.sort(np.random.RandomState(subset_seed).choice(
-        n_samples, min(n_samples, search_n_samples), replace=False))
+        n_samples, _search.subset_size(search_n_samples, n_samples, n_clusters), replace=False))
     result = _search.search(
         unet, scheduler, images[subset], layers=layers, timesteps=timesteps,
         n_refine=n_refine, n_clusters=n_clusters, score=score, n_components=n_components,

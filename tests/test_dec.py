@@ -167,3 +167,17 @@ def test_fine_tuning_a_half_precision_unet_stays_finite(dtype):
     assert all(torch.isfinite(p).all() for p in embedder.unet.parameters())
     assert next(embedder.unet.parameters()).dtype == dtype
     assert torch.isfinite(embedder.embed(X, 64, "cpu")).all()
+
+
+@pytest.mark.parametrize("n_rows", [1, 999, 1000, 1001, 2000, 4999])
+def test_check_rows_keeps_at_most_the_bound_spread_over_the_rows(n_rows):
+    rows = np.arange(0, 3 * n_rows, 3)  # sorted, as the search's subset is
+    kept = _dec.check_rows(rows)
+    assert np.isin(kept, rows).all()
+    if n_rows <= _dec.CHECK_MAX_ROWS:
+        np.testing.assert_array_equal(kept, rows)
+    else:  # over half the bound, evenly spaced from the first rows to the last
+        assert _dec.CHECK_MAX_ROWS // 2 < len(kept) <= _dec.CHECK_MAX_ROWS
+        steps = np.diff(kept)
+        assert kept[0] == rows[0] and (steps == steps[0]).all()
+        assert rows[-1] - kept[-1] < steps[0]

@@ -258,13 +258,37 @@ def test_no_fine_tuning_keeps_the_initial_centres(digits):
 
 @pytest.mark.parametrize("train_batch_size, steps", [(64, 30), (2, 60), (1, 100)],
                          ids=["2 steps a pass: 30", "60 steps a pass", "120: 100"])
-def test_auto_fine_tuning_takes_one_pass_within_30_to_100_steps(
+def test_auto_fine_tuning_with_dec_target_takes_one_pass_within_30_to_100_steps(
     digits, train_batch_size, steps
 ):
     X, _ = digits  # 120 images
-    est = DiEC(n_clusters=3, random_state=0, **dict(
+    est = DiEC(n_clusters=3, random_state=0, fine_tune_target="dec", **dict(
         FAST, max_iter="auto", tol=0.0, train_batch_size=train_batch_size)).fit(X)
     assert est.n_iter_ == steps
+
+
+def test_auto_fine_tuning_with_held_target_runs_until_the_start_is_reproduced(digits):
+    from skdiec import _dec
+
+    X, _ = digits
+    est = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter="auto", tol=0.0)).fit(X)
+    history = est.fine_tune_history_
+    one_pass = _dec.auto_steps(len(X), 64)  # 30: the floor
+    # tol=0 never stops it: the last check is the first after one pass where
+    # the start is reproduced, long before the steps run out.
+    assert all(h["target_agreement"] < _dec.REPRODUCED
+               for h in history[1:-1] if h["step"] >= one_pass)
+    assert history[-1]["target_agreement"] >= _dec.REPRODUCED
+    assert one_pass <= est.n_iter_ < _dec.HELD_MAX_STEPS
+    assert est.n_iter_ == history[-1]["step"] == FAST["update_interval"] * (len(history) - 1)
+    # the stored agreement is that of the labels the model gives the rows
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+def test_explicit_max_iter_ignores_the_agreement(digits):
+    X, _ = digits
+    est = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter=8, tol=0.0)).fit(X)
+    assert est.n_iter_ == 8 and "target_agreement" in est.fine_tune_history_[-1]
 
 
 @pytest.mark.parametrize("n_samples, batch_size, epochs", [

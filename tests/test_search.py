@@ -160,3 +160,15 @@ def test_modularity_does_not_punish_unequal_clusters():
 
     assert score(sharp, "modularity") > score(blurred, "modularity")
     assert score(sharp, "size_entropy") < score(blurred, "size_entropy")
+
+
+@pytest.mark.parametrize("requested, n_samples, n_clusters, expected", [
+    ("auto", 9298, 10, 2000),   # 200 per cluster
+    ("auto", 9298, 3, 1000),    # at least 1,000
+    ("auto", 9298, 40, 2000),   # at most 2,000
+    ("auto", 1797, 10, 1797),   # never more than the data
+    (300, 9298, 10, 300),       # an int is taken as it is
+    (300, 120, 10, 120),
+])
+def test_subset_size(requested, n_samples, n_clusters, expected):
+    assert _search.subset_size(requested, n_samples, n_clusters) == expected

@@ -1,7 +1,7 @@
 """Search scores on every cell of kept backbones: which cell each would pick,
 and how well that cell clusters.
 
-    python benchmarks/studies/search_scores.py DATASET SEEDS MEMORY_DIR [OUT.npz]
+    python benchmarks/studies/search_scores.py DATASET SEEDS MEMORY_DIR [OUT.jsonl]
 
 For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the kept
 backbone and start (nothing is pretrained when the suite kept them), then on
@@ -24,6 +24,7 @@ COL's best timestep) and its quality, against the best cell. The labels only
 score.
 """
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -61,7 +62,7 @@ def cells(dataset, seed, memory):
     est = DiEC(n_clusters=k, random_state=seed, max_iter=0, device="cpu", memory=memory).fit(X)
     subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
     subset = np.sort(np.random.RandomState(subset_seed).choice(
-        len(X), min(len(X), est.search_n_samples), replace=False))
+        len(X), _search.subset_size(est.search_n_samples, len(X), k), replace=False))
     images = est._model.layout.to_tensor(X[subset].reshape(len(subset), -1))
     sched = _backbone.make_scheduler()
     names = list(est.search_layers_)
@@ -94,10 +95,16 @@ def pick(names, rows, score):
     return col, cot
 
 
-def main(dataset, seeds, memory):
+def main(dataset, seeds, memory, out=None):
     warnings.filterwarnings("ignore")
     for seed in [int(s) for s in seeds.split(",")]:
         est, names, rows = cells(dataset, seed, memory)
+        if out:
+            with open(out, "a") as f:
+                for (name, t), row in rows.items():
+                    f.write(json.dumps({"dataset": dataset, "seed": seed, "layer": name, "t": t,
+                                        "fit_cell": f"{est.col_}@{int(est.cot_)}",
+                                        **{k: float(v) for k, v in row.items()}}) + "\n")
         best_w = max(rows, key=lambda c: rows[c]["ward_acc"])
         best_u = max(rows, key=lambda c: rows[c]["umap_acc"])
         print(f"{dataset} seed {seed}: fit's cell {est.col_}@{int(est.cot_)}; best Ward cell "
@@ -114,4 +121,4 @@ def main(dataset, seeds, memory):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
