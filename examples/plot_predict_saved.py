@@ -38,7 +38,7 @@ est = DiEC(
     n_clusters=10,
     unet_channels=(16, 32),  # reduced for speed; default (32, 64, 64)
     pretrain_epochs=10,  # reduced for speed; default "auto"
-    max_iter=60,  # reduced for speed; default 100
+    max_iter=60,  # reduced for speed; default "auto"
     random_state=0,
 ).fit(X_fit)
 
