@@ -118,6 +118,13 @@ def subset_size(search_n_samples, n_samples, n_clusters):
     return min(n_samples, int(search_n_samples))
 
 
+def draw_subset(search_n_samples, n_samples, n_clusters, seed):
+    """The sorted rows the search scores cells on: :func:`subset_size` of
+    them, drawn without replacement by ``RandomState(seed)``."""
+    size = subset_size(search_n_samples, n_samples, n_clusters)
+    return np.sort(np.random.RandomState(seed).choice(n_samples, size, replace=False))
+
+
 def partition(Z, n_clusters, method, random_state):
     """Cluster labels of ``Z``: Ward linkage (deterministic) or k-means."""
     if method == "ward":

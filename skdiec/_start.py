@@ -51,8 +51,7 @@ def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refi
     n_samples = images.shape[0]
     noise_bank = torch.randn((n_noise_draws,) + tuple(images.shape[1:]),
                              generator=make_generator(noise_seed))
-    subset = np.sort(np.random.RandomState(subset_seed).choice(
-        n_samples, _search.subset_size(search_n_samples, n_samples, n_clusters), replace=False))
+    subset = _search.draw_subset(search_n_samples, n_samples, n_clusters, subset_seed)
     result = _search.search(
         unet, scheduler, images[subset], layers=layers, timesteps=timesteps,
         n_refine=n_refine, n_clusters=n_clusters, score=score, n_components=n_components,

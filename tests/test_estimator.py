@@ -281,7 +281,7 @@ def test_auto_fine_tuning_with_held_target_runs_until_the_start_is_reproduced(di
     assert history[-1]["target_agreement"] >= _dec.REPRODUCED
     assert one_pass <= est.n_iter_ < _dec.HELD_MAX_STEPS
     assert est.n_iter_ == history[-1]["step"] == FAST["update_interval"] * (len(history) - 1)
-    # the stored agreement is that of the labels the model gives the rows
+    # labels_ are still the fitted model's own
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 

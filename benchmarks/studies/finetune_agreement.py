@@ -31,8 +31,7 @@ def course(dataset, seed, memory, n_search, max_iter):
     X = np.asarray(X, np.float32)
     k = int(np.unique(y).size)
     subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
-    subset = np.sort(np.random.RandomState(subset_seed).choice(
-        len(X), _search.subset_size(n_search, len(X), k), replace=False))
+    subset = _search.draw_subset(n_search, len(X), k, subset_seed)
     rows = _dec.check_rows(subset)
     seen = []
     soft_assignment = _dec.soft_assignment

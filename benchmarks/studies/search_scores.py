@@ -61,8 +61,7 @@ def cells(dataset, seed, memory):
     k = int(np.unique(y).size)
     est = DiEC(n_clusters=k, random_state=seed, max_iter=0, device="cpu", memory=memory).fit(X)
     subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
-    subset = np.sort(np.random.RandomState(subset_seed).choice(
-        len(X), _search.subset_size(est.search_n_samples, len(X), k), replace=False))
+    subset = _search.draw_subset(est.search_n_samples, len(X), k, subset_seed)
     images = est._model.layout.to_tensor(X[subset].reshape(len(subset), -1))
     sched = _backbone.make_scheduler()
     names = list(est.search_layers_)
