@@ -257,7 +257,8 @@ class DiffusionEmbeddedClustering(
 
     denoising_weight : float, default=1.0
         Weight of the DDPM noise-prediction loss (at uniformly drawn
-        timesteps, on the whole U-Net) added to the KL loss. ``0`` drops it,
+        timesteps, on the whole U-Net, computed on the first quarter of each
+        fine-tuning batch) added to the KL loss. ``0`` drops it,
         and fine-tuning can then collapse (measured on the MNIST test split:
         the user guide's section on fine-tuning).
 
@@ -270,7 +271,8 @@ class DiffusionEmbeddedClustering(
     batch_size : int, default=256
         Bound on the images per forward pass in every phase. With
         ``n_noise_draws`` draws, feature extraction runs
-        ``batch_size // n_noise_draws`` images at a time. A batch that runs
+        ``batch_size // n_noise_draws`` images at a time (on a CPU fewer for
+        images above 8x8, which run faster in smaller passes). A batch that runs
         out of GPU memory is halved and retried (training batches are split
         and their gradients accumulated, which leaves the result unchanged
         up to float rounding), with a :class:`~skdiec.OutOfMemoryWarning`.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._features import cell_features
+from ._features import cell_features, images_per_forward
 from ._torch_utils import map_batches
 
 # What a fit records besides the model (diagnostics and the training
@@ -125,7 +125,7 @@ class Embedder:
     @torch.no_grad()
     def embed(self, X, batch_size, device):
         """Embedding of every row of the CPU tensor ``X``, as a CPU tensor."""
-        step = max(1, batch_size // self.noise_bank.shape[0])
+        step = images_per_forward(batch_size, self.noise_bank, device)
         # A fitted or loaded U-Net is already in eval mode and is left as it
         # is, so concurrent predictions share no state that changes; only a
         # U-Net in training (fine-tuning) is switched, and back.
