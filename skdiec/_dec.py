@@ -151,7 +151,9 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     optimizer = make_adam(params, learning_rate)
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
-    n_denoised = max(1, round(batch * DENOISING_SHARE))
+    # At least two images: GroupNorm in training refuses a single image whose
+    # feature maps have shrunk to 1x1 (tiny images).
+    n_denoised = min(batch, max(2, round(batch * DENOISING_SHARE)))
     history, prev_labels, step = [], None, 0
     X_check = X if target is None or check_index is None else X[torch.as_tensor(check_index)]
     target_labels = None
