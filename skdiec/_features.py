@@ -170,16 +170,24 @@ def extract_features(unet, scheduler, X, t, names, noise_bank, pooling, batch_si
     """Features of every row of the image tensor ``X`` at ``t``, batch by batch.
 
     Returns a dict ``name -> ndarray (n, D)`` of float32; only the layers in
-    ``names`` are held. Batches that do not fit in GPU memory are split
+    ``names`` are held. Each batch is written into its rows of the result as
+    it comes, so the features are held once, not once in batches and again
+    joined (the search holds every layer's features of its subset).
+    Batches that do not fit in GPU memory are split
     (:func:`~skdiec._torch_utils.map_batches`); features do not depend on
     the batch.
     """
     step = images_per_forward(batch_size, noise_bank, device)
+    features = {}
 
     def run(start, stop):
         feats = cell_features(unet, scheduler, X[start:stop].to(device), t, names, noise_bank,
                               pooling)
-        return {name: feats[name].float().cpu() for name in names}
+        for name in names:
+            rows = feats.pop(name).float().cpu().numpy()
+            if name not in features:
+                features[name] = np.empty((X.shape[0], rows.shape[1]), dtype=np.float32)
+            features[name][start:stop] = rows
 
-    chunks, _ = map_batches(run, X.shape[0], step, "feature extraction")
-    return {name: torch.cat([c[name] for c in chunks]).numpy() for name in names}
+    map_batches(run, X.shape[0], step, "feature extraction")
+    return features
