@@ -84,3 +84,11 @@ def load(name, shared=SHARED):
                                      return_X_y=True)
     known = SUITE + ("mnist", "cifar10_test")
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known)}")
+
+
+def load_for_fit(name, shared=SHARED):
+    """``load(name)`` as ``run.py`` fits it: images as float32, labels as
+    loaded. Studies that reuse its kept backbones load this way, since the
+    ``memory`` cache is keyed on the very array a fit gets."""
+    X, y = load(name, shared)
+    return np.asarray(X, dtype=np.float32), np.asarray(y)

@@ -408,14 +408,14 @@ def _row(common, method, seed, y, res, backbone, shared_pretrain_s):
 
 
 def _load_data(name, quick):
-    from _data import load
+    from _data import load_for_fit
 
-    X, y = load(name)
+    X, y = load_for_fit(name)
     if quick and len(X) > QUICK_N_SAMPLES:
         # One fixed subset for every method and seed of the run.
         keep = np.sort(np.random.RandomState(0).choice(len(X), QUICK_N_SAMPLES, replace=False))
         X, y = X[keep], y[keep]
-    return np.asarray(X, dtype=np.float32), np.asarray(y)
+    return X, y
 
 
 def main(argv=None):

@@ -27,10 +27,9 @@ from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 
 def fit(dataset, seed, memory, learning_rate, share):
-    from _data import load
+    from _data import load_for_fit
 
-    X, y = load(dataset)
-    X = np.asarray(X, np.float32)
+    X, y = load_for_fit(dataset)
     k = int(np.unique(y).size)
     _dec.DENOISING_SHARE = share
     tic = time.perf_counter()

@@ -25,10 +25,9 @@ from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 
 def course(dataset, seed, memory, n_search, max_iter):
-    from _data import load
+    from _data import load_for_fit
 
-    X, y = load(dataset)
-    X = np.asarray(X, np.float32)
+    X, y = load_for_fit(dataset)
     k = int(np.unique(y).size)
     subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
     subset = _search.draw_subset(n_search, len(X), k, subset_seed)

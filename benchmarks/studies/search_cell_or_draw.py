@@ -28,12 +28,11 @@ UMAP_SEEDS = (101, 202)
 
 
 def main(dataset, seed, memory, out):
-    from _data import load
+    from _data import load_for_fit
 
     warnings.filterwarnings("ignore")
     seed = int(seed)
-    X, y = load(dataset)
-    X = np.asarray(X, np.float32)
+    X, y = load_for_fit(dataset)
     k = int(np.unique(y).size)
     for score in ("size_entropy", "modularity"):
         tic = time.time()

@@ -54,10 +54,9 @@ def umap_kmeans(Z, k, m, seed=0):
 
 
 def cells(dataset, seed, memory):
-    from _data import load
+    from _data import load_for_fit
 
-    X, y = load(dataset)
-    X = np.asarray(X, dtype=np.float32)
+    X, y = load_for_fit(dataset)
     k = int(np.unique(y).size)
     est = DiEC(n_clusters=k, random_state=seed, max_iter=0, device="cpu", memory=memory).fit(X)
     subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
@@ -69,8 +68,8 @@ def cells(dataset, seed, memory):
     m = _graph.graph_neighbours(len(subset), k)
     rows = {}
     for t in TIMESTEPS:
-        feats = _features.extract_features(est.unet_, sched, images, t, names, est._model.noise_bank,
-                                           est.pooling, 256, "cpu")
+        feats = _features.extract_features(est.unet_, sched, images, t, names,
+                                           est._model.noise_bank, est.pooling, 256, "cpu")
         for name in names:
             Z = _search.project(feats.pop(name), 32, 0)
             labels = _search.partition(Z, k, "ward", 0)
