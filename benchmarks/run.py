@@ -37,6 +37,9 @@ Methods (``--methods``, comma-separated; default all):
   which assumes no cluster size.
 - ``diec_search2000``: ``search_n_samples=2000``: the search scores cells
   on twice the default subset.
+- ``diec_draws2``, ``diec_draws1``: ``n_noise_draws=2`` or ``1``: every
+  feature pass (search, start, fine-tuning, prediction) averages over two
+  noise draws, or reads one, instead of four.
 - ``kmeans``: scikit-learn ``KMeans(n_clusters=k, n_init=10)`` on pixels.
 - ``umap_kmeans``: N2D's recipe on pixels, what a user would try first:
   ``umap.UMAP(n_neighbors=15, min_dist=0.0, n_components=min(k, 10))``
@@ -110,6 +113,8 @@ DIEC_METHODS = {
     "diec_silhouette": {"search_score": "silhouette"},
     "diec_modularity": {"search_score": "modularity"},
     "diec_search2000": {"search_n_samples": 2000},
+    "diec_draws2": {"n_noise_draws": 2},
+    "diec_draws1": {"n_noise_draws": 1},
 }
 CLUSTPY_METHODS = {"clustpy_dec": "DEC", "clustpy_idec": "IDEC"}
 PIXEL_METHODS = ("kmeans", "umap_kmeans")
