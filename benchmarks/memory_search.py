@@ -14,8 +14,9 @@ defaults:
    ``pretrain_unet`` and passed as ``unet=`` (no labels are involved, so
    the backbone may see every image), its pretraining time included.
 
-It reports each time, the ratios the cost issue sets bars for (the search
-against one fit, the second fit against the first), how many U-Nets each
+It reports each time (and each fit's ``timings_``), the ratios the cost
+issue sets bars for (the search against one fit, the second fit against the
+first), how many U-Nets each
 step pretrained (the entries added to the cache), and checks that the
 cached fit gave the labels of the fit from scratch. Appends one JSON line to
 ``--out``.
@@ -26,10 +27,7 @@ Usage::
 """
 
 import argparse
-import datetime
-import json
 from pathlib import Path
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,10 +36,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 
+import _record  # noqa: E402
 from skdiec import DiEC, pretrain_unet  # noqa: E402
 
 GRID = {"alpha": [1.0, 2.0], "learning_rate": [1e-3, 3e-4]}
@@ -69,6 +69,7 @@ def main(argv=None):
 
     scratch = DiEC(n_clusters=10, random_state=args.seed)
     row["one_fit_s"] = _timed_fit(scratch, X)
+    row["one_fit_timings"] = scratch.timings_
     print(f"one fit from scratch: {row['one_fit_s']:.1f} s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="skdiec-memory-") as cache:
@@ -78,6 +79,7 @@ def main(argv=None):
         second = DiEC(n_clusters=10, random_state=args.seed, memory=cache)
         row["second_fit_memory_s"] = _timed_fit(second, X)
         row["second_fit_pretrainings"] = _entries(cache) - row["first_fit_pretrainings"]
+        row["first_fit_timings"], row["second_fit_timings"] = first.timings_, second.timings_
         row["second_fit_same_labels"] = bool(np.array_equal(second.labels_, scratch.labels_))
         print(f"with memory: first {row['first_fit_memory_s']:.1f} s, second "
               f"{row['second_fit_memory_s']:.1f} s", flush=True)
@@ -105,13 +107,7 @@ def main(argv=None):
     row["grid_search_shared_unet_over_one_fit"] = (row["grid_search_shared_unet_s"]
                                                    / row["one_fit_s"])
     row["second_over_first"] = row["second_fit_memory_s"] / row["first_fit_memory_s"]
-    row["git_commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                                       capture_output=True, text=True).stdout.strip()
-    row["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    print(json.dumps(row), flush=True)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+    _record.append(row, args.out)
     return 0
 
 

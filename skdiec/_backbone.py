@@ -114,9 +114,11 @@ def timestep_bound(scheduler, max_timestep=None):
 
 
 def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, seed):
-    """A small attention-free ``UNet2DModel`` for ``in_channels`` images.
+    """A small ``UNet2DModel`` for ``in_channels`` images.
 
-    Attention-free blocks keep the model cheap on a CPU; one down-sampling
+    Convolutional blocks keep the model cheap on a CPU; the only
+    self-attention is diffusers' default one in the bottleneck, where the
+    map is smallest (2x2 for 8-pixel images, 8x8 at 32). One down-sampling
     per block after the first gives ``len(block_out_channels) - 1``
     halvings, which :func:`downsampling_factor` reports.
     """

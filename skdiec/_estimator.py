@@ -54,7 +54,7 @@ class DiffusionEmbeddedClustering(
         Number of clusters.
 
     unet : None, str, os.PathLike or diffusers.UNet2DModel, default=None
-        The diffusion backbone. None builds a small attention-free U-Net sized
+        The diffusion backbone. None builds a small convolutional U-Net sized
         to the images (``unet_channels``) and pretrains it on ``X``. A path
         is a folder written by ``UNet2DModel.save_pretrained`` (or a saved
         pipeline with a ``unet`` sub-folder); any other string is read as a

@@ -143,7 +143,8 @@ def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, schedu
 
     unet : None, str, os.PathLike or diffusers.UNet2DModel, default=None
         A U-Net to pretrain further (copied, never changed), or None to build
-        a small attention-free one sized to the images.
+        a small convolutional one (self-attention only in its bottleneck) sized
+        to the images.
 
     scheduler : None, str, os.PathLike or diffusers scheduler, default=None
         The noise schedule of the DDPM loss (see the estimator's parameter of
