@@ -7,13 +7,13 @@ measures with ``torch.utils.flop_counter.FlopCounterMode`` and the clock:
   and AdamW's update, fused as in the library);
 - a fine-tuning step at the deepest cell (``up.0``, the one that costs most;
   the KL loss on ``n_noise_draws=4`` noised copies of each image plus the
-  denoising loss);
+  denoising loss on the first quarter of the batch, as the library does);
 - the embedding of 1,000 images at that cell (4 noise draws each);
 
 and, once, the machine's matrix-multiply peak (float32, 2048 x 2048). From
 these unit costs and the operations a default fit runs (pretraining and
 fine-tuning steps, passes over the images: :func:`fit_operations`), before
-this project's cost work and now, it estimates the U-Net's FLOPs and time
+this project's cost work and today, it estimates the U-Net's FLOPs and time
 of a default fit on 1,000 and 10,000 images. Appends one JSON line per size
 to ``--out`` and prints Markdown tables; ``--render FILE`` prints the tables
 of an earlier run without measuring.
@@ -39,7 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from skdiec import DiEC, _backbone, _dec, _features, _torch_utils  # noqa: E402
+from skdiec import DiEC, _backbone, _dec, _features, _model, _search, _torch_utils  # noqa: E402
 
 DEFAULTS = DiEC().get_params()
 # Pretraining and fine-tuning steps both take 64 images by default.
@@ -93,17 +93,20 @@ def unit_costs(size, reps):
 
     F = _features.extract_features(unet, scheduler, x, CELL[1], [CELL[0]], bank, "flatten",
                                    256, "cpu")[CELL[0]]
-    head = _dec.FeatureHead.fit(F, min(32, BATCH - 1), 0)
-    embedder = _dec.Embedder(unet, scheduler, head, CELL[0], CELL[1], bank, "flatten")
+    head = _model.FeatureHead.fit(F, min(32, BATCH - 1), 0)
+    embedder = _model.Embedder(unet, scheduler, head, CELL[0], CELL[1], bank, "flatten")
     centers = torch.nn.Parameter(torch.randn(10, head.components.shape[0], generator=gen))
     p = _dec.smoothed_onehot(np.arange(BATCH) % 10, 10)
     ft_opt = _torch_utils.make_adam(list(unet.parameters()) + [centers], 1e-4)
 
+    n_denoised = min(BATCH, max(2, round(BATCH * _dec.DENOISING_SHARE)))
+
     def fine_tune_step():
-        eps, t = _backbone.draw_noise(x.shape, scheduler, gen)
+        eps, t = _backbone.draw_noise((n_denoised,) + x.shape[1:], scheduler, gen)
         ft_opt.zero_grad()
         q = _dec.soft_assignment(embedder(x), centers, 1.0)
-        loss = _dec.kl_divergence(p, q) + _backbone.denoising_loss(unet, x, scheduler, eps, t)
+        loss = _dec.kl_divergence(p, q) + _backbone.denoising_loss(unet, x[:n_denoised],
+                                                                   scheduler, eps, t)
         loss.backward()
         ft_opt.step()
 
@@ -124,33 +127,40 @@ def unit_costs(size, reps):
     return out
 
 
-# The operations of a default fit on n images, before this project's cost
-# work (commit d68ea4f) and now: pretraining steps ("auto"), fine-tuning
-# steps, and passes over images at the cell, counted in images.
-def fit_operations(n, version):
+# The operations of a default fit on n images (10 clusters), before this
+# project's cost work (commit d68ea4f) and today: pretraining steps ("auto"),
+# fine-tuning steps, and passes over images at the cell, counted in images.
+def fit_operations(n, version, fine_tune_steps=None):
+    """``(pretraining steps, fine-tuning steps, images embedded)``.
+
+    Today fine-tuning runs one pass, then on until it reproduces the start,
+    at most ``_dec.HELD_MAX_STEPS`` steps: ``fine_tune_steps`` (one pass
+    when None) says how many.
+    """
     spe = math.ceil(n / BATCH)
     low = 10 if version == "before" else 1  # the 10-epoch floor is gone
     pretrain = int(np.clip(math.ceil(1000 / spe), low, 100)) * spe
-    sub = min(n, 1000)
-    search = 9 * sub  # 5 coarse (all layers) and 4 refining forwards on the subset
     if version == "before":
+        sub = min(n, 1000)
+        search = 9 * sub  # 5 coarse (all layers) and 4 refining forwards on the subset
         # the subset again at COL/COT, the start's pass, 10 refreshes of all
         # of X in 300 steps (the first one repeating the start's), the final pass
         passes = search + sub + n + 10 * n + n
         return pretrain, 300, passes
-    # one pass of fine-tuning steps within [30, 100] (max_iter="auto"), a
-    # check on the subset every 30 of them after the first, the start's pass
-    # and the final pass
-    steps = int(np.clip(spe, 30, 100))
-    return pretrain, steps, search + n + (steps - 1) // 30 * sub + n
+    sub = _search.subset_size("auto", n, 10)
+    steps = fine_tune_steps or _dec.auto_steps(n, BATCH)
+    # the search, the start's pass over all of X, a check on at most
+    # CHECK_MAX_ROWS rows every update_interval steps, the final pass
+    checks = steps // DEFAULTS["update_interval"] * min(sub, _dec.CHECK_MAX_ROWS)
+    return pretrain, steps, 9 * sub + n + checks + n
 
 
-def fit_estimate(row, n, version):
+def fit_estimate(row, n, version, fine_tune_steps=None):
     """(TFLOP, seconds) of a default fit on ``n`` images of ``row``'s size,
     from the unit costs measured in ``row`` and :func:`fit_operations`, with
     COL at up.0 (the costliest cell): what the U-Net computes, not UMAP,
     PCA or Ward."""
-    pretrain, fine_tune, passes = fit_operations(n, version)
+    pretrain, fine_tune, passes = fit_operations(n, version, fine_tune_steps)
     flops = (pretrain * row["pretrain_step_gflop"] + fine_tune * row["fine_tune_step_gflop"]
              + passes / 1000 * row["embed_1000_gflop"])
     seconds = (pretrain * row["pretrain_step_s"] + fine_tune * row["fine_tune_step_s"]
@@ -171,14 +181,16 @@ def render(rows):
               f"{r['pretrain_step_s']:.3f}, {rate:.0f} ({100 * rate / peak:.0f} %) | "
               f"{r['fine_tune_step_gflop']:.1f}, {r['fine_tune_step_s']:.3f}, {ft_rate:.0f} | "
               f"{r['embed_1000_gflop']:.0f}, {r['embed_1000_s']:.2f} |")
-    print("\n| image | n | U-Net TFLOP of a default fit, before / now | its seconds at the "
-          "measured rates, before / now |")
+    print("\n| image | n | U-Net TFLOP of a default fit: before / today | its seconds at "
+          "the measured rates: before / today |")
     print("|---|---|---|---|")
     for r in rows:
         for n in (1000, 10000):
-            (f0, s0), (f1, s1) = fit_estimate(r, n, "before"), fit_estimate(r, n, "now")
-            print(f"| {r['size']}x{r['size']} | {n:,} | {f0:.0f} / {f1:.0f} | "
-                  f"{s0:.0f} / {s1:.0f} |")
+            f0, s0 = fit_estimate(r, n, "before")
+            (f1, s1), (f2, s2) = (fit_estimate(r, n, "today", steps)
+                                  for steps in (None, _dec.HELD_MAX_STEPS))
+            print(f"| {r['size']}x{r['size']} | {n:,} | {f0:.0f} / {f1:.0f}-{f2:.0f} | "
+                  f"{s0:.0f} / {s1:.0f}-{s2:.0f} |")
 
 
 def main(argv=None):
