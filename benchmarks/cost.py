@@ -1,13 +1,15 @@
 """Where a fit's time goes: FLOPs and seconds of its unit operations.
 
-For each image size, on the U-Net DiEC builds by default (one channel), this
+For each image size, on the U-Net DiEC builds by default (one channel; its
+blocks by ``unet_channels="auto"``), this
 measures with ``torch.utils.flop_counter.FlopCounterMode`` and the clock:
 
 - a pretraining step (``pretrain_batch_size=64`` images, forward, backward
   and AdamW's update, fused as in the library);
 - a fine-tuning step at the deepest cell (``up.0``, the one that costs most;
   the KL loss on ``n_noise_draws=4`` noised copies of each image plus the
-  denoising loss on the first quarter of the batch, as the library does);
+  denoising loss on the first quarter of the batch, as the library does,
+  and on all of it, as before);
 - the embedding of 1,000 images at that cell (4 noise draws each);
 
 and, once, the machine's matrix-multiply peak (float32, 2048 x 2048). From
@@ -25,6 +27,7 @@ Usage::
 """
 
 import argparse
+import functools
 import json
 import math
 from pathlib import Path
@@ -77,8 +80,10 @@ def _flops(fn):
 
 
 def unit_costs(size, reps):
-    padded = math.ceil(size / 4) * 4
-    unet = _backbone.build_unet(1, (padded, padded), DEFAULTS["unet_channels"], 1, seed=0)
+    channels = _backbone.auto_unet_channels(size)  # unet_channels="auto"
+    factor = 2 ** (len(channels) - 1)  # the U-Net's halvings
+    padded = math.ceil(size / factor) * factor
+    unet = _backbone.build_unet(1, (padded, padded), channels, 1, seed=0)
     scheduler = _backbone.make_scheduler()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn((BATCH, 1, padded, padded), generator=gen)
@@ -99,9 +104,7 @@ def unit_costs(size, reps):
     p = _dec.smoothed_onehot(np.arange(BATCH) % 10, 10)
     ft_opt = _torch_utils.make_adam(list(unet.parameters()) + [centers], 1e-4)
 
-    n_denoised = min(BATCH, max(2, round(BATCH * _dec.DENOISING_SHARE)))
-
-    def fine_tune_step():
+    def fine_tune_step(n_denoised):
         eps, t = _backbone.draw_noise((n_denoised,) + x.shape[1:], scheduler, gen)
         ft_opt.zero_grad()
         q = _dec.soft_assignment(embedder(x), centers, 1.0)
@@ -109,6 +112,11 @@ def unit_costs(size, reps):
                                                                    scheduler, eps, t)
         loss.backward()
         ft_opt.step()
+
+    # Today a step denoises a quarter of its batch; before, all of it.
+    today = functools.partial(fine_tune_step,
+                              min(BATCH, max(2, round(BATCH * _dec.DENOISING_SHARE))))
+    before = functools.partial(fine_tune_step, BATCH)
 
     x1000 = torch.randn((1000, 1, padded, padded), generator=gen)
 
@@ -119,8 +127,10 @@ def unit_costs(size, reps):
     out = {"size": size, "padded": padded,
            "pretrain_step_gflop": _flops(pretrain_step) / 1e9,
            "pretrain_step_s": _timed(pretrain_step, reps),
-           "fine_tune_step_gflop": _flops(fine_tune_step) / 1e9,
-           "fine_tune_step_s": _timed(fine_tune_step, reps)}
+           "fine_tune_step_gflop": _flops(today) / 1e9,
+           "fine_tune_step_s": _timed(today, reps),
+           "fine_tune_step_all_denoised_gflop": _flops(before) / 1e9,
+           "fine_tune_step_all_denoised_s": _timed(before, reps)}
     unet.eval()
     out["embed_1000_gflop"] = _flops(embed_1000) / 1e9
     out["embed_1000_s"] = _timed(embed_1000, max(1, reps // 3))
@@ -161,9 +171,11 @@ def fit_estimate(row, n, version, fine_tune_steps=None):
     COL at up.0 (the costliest cell): what the U-Net computes, not UMAP,
     PCA or Ward."""
     pretrain, fine_tune, passes = fit_operations(n, version, fine_tune_steps)
-    flops = (pretrain * row["pretrain_step_gflop"] + fine_tune * row["fine_tune_step_gflop"]
+    # Before, fine-tuning steps denoised their whole batch.
+    step = "fine_tune_step_all_denoised" if version == "before" else "fine_tune_step"
+    flops = (pretrain * row["pretrain_step_gflop"] + fine_tune * row[f"{step}_gflop"]
              + passes / 1000 * row["embed_1000_gflop"])
-    seconds = (pretrain * row["pretrain_step_s"] + fine_tune * row["fine_tune_step_s"]
+    seconds = (pretrain * row["pretrain_step_s"] + fine_tune * row[f"{step}_s"]
                + passes / 1000 * row["embed_1000_s"])
     return flops / 1000, seconds
 
