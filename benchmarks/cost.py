@@ -114,8 +114,7 @@ def unit_costs(size, reps):
         ft_opt.step()
 
     # Today a step denoises a quarter of its batch; before, all of it.
-    today = functools.partial(fine_tune_step,
-                              min(BATCH, max(2, round(BATCH * _dec.DENOISING_SHARE))))
+    today = functools.partial(fine_tune_step, _dec.denoised_rows(BATCH))
     before = functools.partial(fine_tune_step, BATCH)
 
     x1000 = torch.randn((1000, 1, padded, padded), generator=gen)

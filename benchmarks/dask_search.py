@@ -23,6 +23,7 @@ Usage::
 """
 
 import argparse
+import contextlib
 from pathlib import Path
 import sys
 import tempfile
@@ -36,13 +37,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import joblib  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
 import torch  # noqa: E402
 
 import _record  # noqa: E402
+from memory_search import CV, GRID, _entries  # noqa: E402  (the same search)
 from skdiec import DiEC  # noqa: E402
 
-GRID = {"alpha": [1.0, 2.0], "learning_rate": [1e-3, 3e-4]}
 # A fit that read its U-Net from the cache spent well under this in "pretrain".
 PRETRAINED_S = 1.0
 
@@ -55,21 +56,14 @@ def _pretrain_s(est, X, y=None):
     return est.timings_["pretrain"]
 
 
-def _entries(folder):
-    return sum(1 for _ in Path(folder).glob("joblib/**/_pretrain_entry/*/output.pkl"))
-
-
 def _search(seed, cache, backend=None):
     """Time of the search, the search, and the U-Nets its fits pretrained."""
     search = GridSearchCV(DiEC(n_clusters=10, random_state=seed, memory=cache), GRID,
-                          cv=KFold(2, shuffle=True, random_state=0),
-                          scoring={"score": _score, "pretrain_s": _pretrain_s}, refit="score")
+                          cv=CV, scoring={"score": _score, "pretrain_s": _pretrain_s},
+                          refit="score")
     tic = time.perf_counter()
-    if backend is None:
+    with joblib.parallel_backend(backend) if backend else contextlib.nullcontext():
         search.fit(load_digits().images)
-    else:
-        with joblib.parallel_backend(backend):
-            search.fit(load_digits().images)
     seconds = time.perf_counter() - tic
     results = search.cv_results_
     split_pretrain = np.concatenate([results[f"split{i}_test_pretrain_s"] for i in range(2)])

@@ -42,14 +42,11 @@ from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 
 import _record  # noqa: E402
+from run import _cache_entries as _entries  # noqa: E402
 from skdiec import DiEC, pretrain_unet  # noqa: E402
 
 GRID = {"alpha": [1.0, 2.0], "learning_rate": [1e-3, 3e-4]}
-
-
-def _entries(folder):
-    """Number of pretrained U-Nets in the ``memory`` folder."""
-    return sum(1 for _ in Path(folder).glob("joblib/**/_pretrain_entry/*/output.pkl"))
+CV = KFold(2, shuffle=True, random_state=0)  # stateless: every search gets the same splits
 
 
 def _timed_fit(est, X):
@@ -86,7 +83,7 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory(prefix="skdiec-memory-") as cache:
         search = GridSearchCV(DiEC(n_clusters=10, random_state=args.seed, memory=cache), GRID,
-                              cv=KFold(2, shuffle=True, random_state=0))
+                              cv=CV)
         row["grid_search_s"] = _timed_fit(search, X)
         row["grid_search_pretrainings"] = _entries(cache)
         row["grid_search_fits"] = len(search.cv_results_["params"]) * 2 + 1
@@ -97,7 +94,7 @@ def main(argv=None):
     tic = time.perf_counter()
     unet = pretrain_unet(X, random_state=args.seed)
     search = GridSearchCV(DiEC(n_clusters=10, random_state=args.seed, unet=unet), GRID,
-                          cv=KFold(2, shuffle=True, random_state=0)).fit(X)
+                          cv=CV).fit(X)
     row["grid_search_shared_unet_s"] = time.perf_counter() - tic
     row["grid_search_shared_unet_best_params"] = search.best_params_
     print(f"GridSearchCV on one pretrained U-Net: {row['grid_search_shared_unet_s']:.1f} s",

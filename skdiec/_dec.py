@@ -47,6 +47,14 @@ HELD_MAX_STEPS = 300
 DENOISING_SHARE = 0.25
 
 
+def denoised_rows(batch):
+    """Rows of a fine-tuning batch of ``batch`` images that the denoising
+    loss is computed on: ``DENOISING_SHARE`` of them, at least two, since
+    GroupNorm in training refuses a single image whose feature maps have
+    shrunk to 1x1 (tiny images)."""
+    return min(batch, max(2, round(batch * DENOISING_SHARE)))
+
+
 def auto_steps(n_samples, batch_size):
     """``max_iter="auto"`` with DEC's target: the optimiser steps of one pass
     over ``n_samples`` images in batches of ``batch_size``, within
@@ -151,9 +159,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     optimizer = make_adam(params, learning_rate)
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
-    # At least two images: GroupNorm in training refuses a single image whose
-    # feature maps have shrunk to 1x1 (tiny images).
-    n_denoised = min(batch, max(2, round(batch * DENOISING_SHARE)))
+    n_denoised = denoised_rows(batch)
     history, prev_labels, step = [], None, 0
     X_check = X if target is None or check_index is None else X[torch.as_tensor(check_index)]
     target_labels = None

@@ -8,6 +8,7 @@ runs one thread there; float rounding depends on the number of threads, so
 the serial runs compared with the cluster's run on one thread too.
 """
 
+import contextlib
 import multiprocessing
 import pickle
 import subprocess
@@ -19,8 +20,10 @@ import pytest
 import torch
 
 from skdiec import CacheWarning, DiEC
+from skdiec._torch_utils import torch_threads_kept
 
 from .conftest import FAST
+from .test_memory import _entries as _cache_entries
 
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
@@ -36,19 +39,12 @@ def client():
         yield dask_client
 
 
-class _one_torch_thread:
+@contextlib.contextmanager
+def _one_torch_thread():
     """torch on one thread inside the block, as on the cluster's workers."""
-
-    def __enter__(self):
-        self.threads = torch.get_num_threads()
+    with torch_threads_kept():
         torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.threads)
-
-
-def _cache_entries(location, function="_pretrain_entry"):
-    return sorted(location.glob(f"joblib/**/{function}/*/output.pkl"))
+        yield
 
 
 def test_workers_run_torch_on_the_threads_their_nanny_grants(client):
