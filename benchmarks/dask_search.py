@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import joblib  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.model_selection import GridSearchCV, ParameterGrid  # noqa: E402
 import torch  # noqa: E402
 
 import _record  # noqa: E402
@@ -81,7 +81,7 @@ def main(argv=None):
     from distributed import Client, LocalCluster
 
     row = {"dataset": "digits", "n_samples": 1797, "seed": args.seed, "grid": GRID,
-           "cv": "KFold(2, shuffle=True, random_state=0)", "fits": 4 * 2 + 1,
+           "cv": repr(CV), "fits": len(ParameterGrid(GRID)) * CV.get_n_splits() + 1,
            "workers": args.workers, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(prefix="skdiec-serial-") as cache:
         row["serial_s"], serial, row["serial_pretrainings"] = _search(args.seed, cache)

@@ -62,7 +62,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     X = load_digits().images
     row = {"dataset": "digits", "n_samples": len(X), "seed": args.seed, "grid": GRID,
-           "cv": "KFold(2, shuffle=True, random_state=0)"}
+           "cv": repr(CV)}
 
     scratch = DiEC(n_clusters=10, random_state=args.seed)
     row["one_fit_s"] = _timed_fit(scratch, X)
@@ -86,7 +86,7 @@ def main(argv=None):
                               cv=CV)
         row["grid_search_s"] = _timed_fit(search, X)
         row["grid_search_pretrainings"] = _entries(cache)
-        row["grid_search_fits"] = len(search.cv_results_["params"]) * 2 + 1
+        row["grid_search_fits"] = len(search.cv_results_["params"]) * CV.get_n_splits() + 1
         row["best_params"] = search.best_params_
     print(f"GridSearchCV: {row['grid_search_s']:.1f} s, {row['grid_search_fits']} fits, "
           f"{row['grid_search_pretrainings']} pretrainings", flush=True)
