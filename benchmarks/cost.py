@@ -7,9 +7,10 @@ measures with ``torch.utils.flop_counter.FlopCounterMode`` and the clock:
 - a pretraining step (``pretrain_batch_size=64`` images, forward, backward
   and AdamW's update, fused as in the library);
 - a fine-tuning step at the deepest cell (``up.0``, the one that costs most;
-  the KL loss on ``n_noise_draws=4`` noised copies of each image plus the
-  denoising loss on the first quarter of the batch, as the library does,
-  and on all of it, as before);
+  the KL loss on ``_dec.FINE_TUNE_DRAWS`` noised copies of each image plus
+  the denoising loss on the first quarter of the batch, as the library
+  does, and on all ``n_noise_draws=4`` copies and all of the batch, as
+  before);
 - the embedding of 1,000 images at that cell (4 noise draws each);
 
 and, once, the machine's matrix-multiply peak (float32, 2048 x 2048). From
@@ -104,18 +105,20 @@ def unit_costs(size, reps):
     p = _dec.smoothed_onehot(np.arange(BATCH) % 10, 10)
     ft_opt = _torch_utils.make_adam(list(unet.parameters()) + [centers], 1e-4)
 
-    def fine_tune_step(n_denoised):
+    def fine_tune_step(n_denoised, step_embedder):
         eps, t = _backbone.draw_noise((n_denoised,) + x.shape[1:], scheduler, gen)
         ft_opt.zero_grad()
-        q = _dec.soft_assignment(embedder(x), centers, 1.0)
+        q = _dec.soft_assignment(step_embedder(x), centers, 1.0)
         loss = _dec.kl_divergence(p, q) + _backbone.denoising_loss(unet, x[:n_denoised],
                                                                    scheduler, eps, t)
         loss.backward()
         ft_opt.step()
 
-    # Today a step denoises a quarter of its batch; before, all of it.
-    today = functools.partial(fine_tune_step, _dec.denoised_rows(BATCH))
-    before = functools.partial(fine_tune_step, BATCH)
+    # Today a step reads FINE_TUNE_DRAWS of the bank and denoises a quarter
+    # of its batch; before, all draws and all of the batch.
+    today = functools.partial(fine_tune_step, _dec.denoised_rows(BATCH), _dec.with_draws(
+        embedder, torch.arange(_dec.FINE_TUNE_DRAWS or DRAWS)))
+    before = functools.partial(fine_tune_step, BATCH, embedder)
 
     x1000 = torch.randn((1000, 1, padded, padded), generator=gen)
 
@@ -128,8 +131,8 @@ def unit_costs(size, reps):
            "pretrain_step_s": _timed(pretrain_step, reps),
            "fine_tune_step_gflop": _flops(today) / 1e9,
            "fine_tune_step_s": _timed(today, reps),
-           "fine_tune_step_all_denoised_gflop": _flops(before) / 1e9,
-           "fine_tune_step_all_denoised_s": _timed(before, reps)}
+           "fine_tune_step_before_gflop": _flops(before) / 1e9,
+           "fine_tune_step_before_s": _timed(before, reps)}
     unet.eval()
     out["embed_1000_gflop"] = _flops(embed_1000) / 1e9
     out["embed_1000_s"] = _timed(embed_1000, max(1, reps // 3))
@@ -171,7 +174,7 @@ def fit_estimate(row, n, version, fine_tune_steps=None):
     PCA or Ward."""
     pretrain, fine_tune, passes = fit_operations(n, version, fine_tune_steps)
     # Before, fine-tuning steps denoised their whole batch.
-    step = "fine_tune_step_all_denoised" if version == "before" else "fine_tune_step"
+    step = "fine_tune_step_before" if version == "before" else "fine_tune_step"
     flops = (pretrain * row["pretrain_step_gflop"] + fine_tune * row[f"{step}_gflop"]
              + passes / 1000 * row["embed_1000_gflop"])
     seconds = (pretrain * row["pretrain_step_s"] + fine_tune * row[f"{step}_s"]

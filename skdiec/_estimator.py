@@ -218,7 +218,9 @@ class DiffusionEmbeddedClustering(
     n_noise_draws : int, default=4
         Size of the fixed bank of noise images ``eps``. Features are averaged
         over the bank, which is shared by all samples so that results do not
-        depend on the batch.
+        depend on the batch. Each fine-tuning step's KL term reads one draw
+        of the bank, chosen at random, which costs a quarter of the four
+        (see the Design notes, "Fine-tuning").
 
     pooling : {"flatten", "avg", "max", "avgmax"} or int, default="flatten"
         How a layer's ``(C, h, w)`` map becomes a vector: kept whole

@@ -181,3 +181,25 @@ def test_check_rows_keeps_at_most_the_bound_spread_over_the_rows(n_rows):
         steps = np.diff(kept)
         assert kept[0] == rows[0] and (steps == steps[0]).all()
         assert rows[-1] - kept[-1] < steps[0]
+
+
+@pytest.mark.parametrize("draws", [1, None])
+def test_fine_tuning_kl_term_reads_fine_tune_draws_of_the_bank(monkeypatch, draws):
+    # Each step's KL term forwards its batch once per draw it reads; the
+    # denoising term its DENOISING_SHARE of the batch; checks embed all
+    # draws without grad.
+    monkeypatch.setattr(_dec, "FINE_TUNE_DRAWS", draws)
+    embedder, X = tiny_embedder()
+    n_bank = embedder.noise_bank.shape[0]
+    sizes = []
+    hook = embedder.unet.register_forward_pre_hook(
+        lambda module, args: sizes.append((torch.is_grad_enabled(), args[0].shape[0])))
+    try:
+        n_iter, centers, history = fine_tune_tiny(embedder, X, max_iter=4)
+    finally:
+        hook.remove()
+    batch = 16
+    trained = {n for grad, n in sizes if grad}
+    assert trained == {batch * (draws or n_bank), _dec.denoised_rows(batch)}
+    assert all(n % n_bank == 0 for grad, n in sizes if not grad)  # every draw
+    assert n_iter == 4 and all(np.isfinite(h["loss"]) for h in history)
