@@ -116,8 +116,8 @@ def unit_costs(size, reps):
 
     # Today a step reads FINE_TUNE_DRAWS of the bank and denoises a quarter
     # of its batch; before, all draws and all of the batch.
-    today = functools.partial(fine_tune_step, _dec.denoised_rows(BATCH), _dec.with_draws(
-        embedder, torch.arange(_dec.FINE_TUNE_DRAWS or DRAWS)))
+    today = functools.partial(fine_tune_step, _dec.denoised_rows(BATCH),
+                              embedder.with_draws(torch.arange(_dec.step_draws(DRAWS))))
     before = functools.partial(fine_tune_step, BATCH, embedder)
 
     x1000 = torch.randn((1000, 1, padded, padded), generator=gen)

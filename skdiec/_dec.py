@@ -18,7 +18,7 @@ import torch
 from ._backbone import denoising_loss, draw_noise
 # FeatureHead is imported here too because pickles of earlier versions name
 # it skdiec._dec.FeatureHead.
-from ._model import Embedder, FeatureHead, soft_assignment  # noqa: F401
+from ._model import FeatureHead, soft_assignment  # noqa: F401
 from ._progress import progress
 from ._torch_utils import backward_in_batches, make_adam, randint
 
@@ -55,6 +55,12 @@ DENOISING_SHARE = 0.25
 # step to step also vary the noise, as pretraining does (Design notes,
 # "Fine-tuning").
 FINE_TUNE_DRAWS = 1
+
+
+def step_draws(n_bank):
+    """Draws of a bank of ``n_bank`` that each fine-tuning step's KL term
+    reads: ``FINE_TUNE_DRAWS``, at most the whole bank (None: all)."""
+    return n_bank if FINE_TUNE_DRAWS is None else min(FINE_TUNE_DRAWS, n_bank)
 
 
 def denoised_rows(batch):
@@ -134,12 +140,6 @@ def reseed_empty_clusters(Z, q, centers):
     return empty.tolist()
 
 
-def with_draws(embedder, rows):
-    """``embedder`` reading only the rows ``rows`` of its noise bank."""
-    return Embedder(embedder.unet, embedder.scheduler, embedder.head, embedder.col,
-                    embedder.cot, embedder.noise_bank[rows], embedder.pooling)
-
-
 def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interval, tol,
               denoising_weight, learning_rate, batch_size, train_batch_size, generator, device,
               target=None, check_index=None, initial_embedding=None, min_agreement=None,
@@ -176,6 +176,8 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
     n_denoised = denoised_rows(batch)
+    n_bank = embedder.noise_bank.shape[0]
+    n_step_draws = step_draws(n_bank)
     history, prev_labels, step = [], None, 0
     X_check = X if target is None or check_index is None else X[torch.as_tensor(check_index)]
     target_labels = None
@@ -214,10 +216,9 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
             idx = randint(n, (batch,), generator, "cpu")
             p_b = p[idx]
             step_embedder = embedder
-            if FINE_TUNE_DRAWS is not None and FINE_TUNE_DRAWS < embedder.noise_bank.shape[0]:
-                rows = torch.randperm(embedder.noise_bank.shape[0],
-                                      generator=generator)[:FINE_TUNE_DRAWS]
-                step_embedder = with_draws(embedder, rows.to(embedder.noise_bank.device))
+            if n_step_draws < n_bank:
+                rows = torch.randperm(n_bank, generator=generator)[:n_step_draws]
+                step_embedder = embedder.with_draws(rows.to(embedder.noise_bank.device))
             if denoising_weight > 0:
                 # Drawn for the whole batch, so that a split batch sees the same noise.
                 eps, t = draw_noise((n_denoised,) + tuple(X.shape[1:]), scheduler, generator,

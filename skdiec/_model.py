@@ -117,6 +117,11 @@ class Embedder:
         self.col, self.cot = col, cot
         self.noise_bank, self.pooling = noise_bank, pooling
 
+    def with_draws(self, rows):
+        """This embedder reading only the rows ``rows`` of its noise bank."""
+        return Embedder(self.unet, self.scheduler, self.head, self.col, self.cot,
+                        self.noise_bank[rows], self.pooling)
+
     def __call__(self, x0):
         feats = cell_features(self.unet, self.scheduler, x0, self.cot, [self.col],
                               self.noise_bank, self.pooling)[self.col]

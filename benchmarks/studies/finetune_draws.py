@@ -14,9 +14,6 @@ fine-tuning differs, and one JSON line goes to ``OUT``: ACC and NMI of
 reads a random subset of the draws. The labels only score.
 """
 
-import datetime
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ from sklearn.metrics import normalized_mutual_info_score
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
+import _record  # noqa: E402
 from skdiec import DiEC, _dec  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
@@ -36,8 +34,6 @@ def main(dataset, seeds, memory, draws, out):
 
     X, y = load(dataset)
     k = int(np.unique(y).size)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip()
     for seed in [int(s) for s in seeds.split(",")]:
         for n_draws in [int(d) for d in draws.split(",")]:
             _dec.FINE_TUNE_DRAWS = n_draws
@@ -51,17 +47,13 @@ def main(dataset, seeds, memory, draws, out):
                    "init_acc": clustering_accuracy(y, est.init_labels_),
                    "init_nmi": normalized_mutual_info_score(y, est.init_labels_),
                    "fit_s": time.perf_counter() - tic, "timings": est.timings_,
-                   "git_commit": commit,
                    "command": "python benchmarks/studies/finetune_draws.py "
-                              + " ".join(sys.argv[1:]),
-                   "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                       timespec="seconds")}
+                              + " ".join(sys.argv[1:])}
             print(f"{dataset} seed {seed} draws {n_draws}: {est.col_}@{int(est.cot_)} start "
                   f"{row['init_acc']:.4f} ACC {row['acc']:.4f} NMI {row['nmi']:.4f}, "
                   f"{row['n_iter']} steps, fine-tuning {est.timings_['fine_tune']:.1f} s",
                   flush=True)
-            with open(out, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            _record.append(row, out)
 
 
 if __name__ == "__main__":
