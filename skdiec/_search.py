@@ -102,8 +102,8 @@ SCORERS = {
 # the sizes' noise falls as each cluster holds more images: on kept digits,
 # USPS and MNIST backbones (10 classes) the search on 1,000 images picked
 # cells whose start was as low as 0.83 ACC, where on 2,000 it picked cells
-# that started at 0.94-0.97 (BENCHMARKS.md, "The search's subset and
-# fine-tuning's length"). The search holds every layer's features of the
+# that started at 0.94-0.97 (Design notes, "The search's subset and
+# fine-tuning's length, end to end"). The search holds every layer's features of the
 # subset at once, hence a ceiling at twice the earlier 1,000.
 SUBSET_PER_CLUSTER = 200
 SUBSET_MIN, SUBSET_MAX = 1000, 2000

@@ -1,4 +1,5 @@
-"""Per-seed table of BENCHMARKS.md "The search's subset and fine-tuning's length".
+"""Per-seed table of the Design notes' "The search's subset and
+fine-tuning's length, end to end".
 
     python benchmarks/studies/search_subset_table.py
 
