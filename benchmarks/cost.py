@@ -82,7 +82,7 @@ def _flops(fn):
 
 def unit_costs(size, reps):
     channels = _backbone.auto_unet_channels(size)  # unet_channels="auto"
-    factor = 2 ** (len(channels) - 1)  # the U-Net's halvings
+    factor = _backbone.built_downsampling_factor(channels)
     padded = math.ceil(size / factor) * factor
     unet = _backbone.build_unet(1, (padded, padded), channels, 1, seed=0)
     scheduler = _backbone.make_scheduler()

@@ -120,7 +120,8 @@ def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, s
     self-attention is diffusers' default one in the bottleneck, where the
     map is smallest (2x2 for 8-pixel images, 8x8 at 32). One down-sampling
     per block after the first gives ``len(block_out_channels) - 1``
-    halvings, which :func:`downsampling_factor` reports.
+    halvings (:func:`built_downsampling_factor`), which
+    :func:`downsampling_factor` reports of the built model.
     """
     channels = tuple(int(c) for c in block_out_channels)
     # GroupNorm needs a group count that divides every block's width.
@@ -138,6 +139,12 @@ def build_unet(in_channels, sample_size, block_out_channels, layers_per_block, s
             up_block_types=("UpBlock2D",) * n_blocks,
             norm_num_groups=groups,
         )
+
+
+def built_downsampling_factor(block_out_channels):
+    """How many times a U-Net :func:`build_unet` builds with these block
+    widths halves its input: the multiple image sides are padded to."""
+    return 2 ** (len(block_out_channels) - 1)
 
 
 # unet_channels="auto": the widths for images up to BASE_SIDE pixels a side,

@@ -64,7 +64,7 @@ def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, le
     init_seed, train_seed = _seeding.ints(seed, 2)
     model = _backbone.load_unet(unet)
     if model is None:
-        multiple = 2 ** (len(unet_channels) - 1)
+        multiple = _backbone.built_downsampling_factor(unet_channels)
     else:
         multiple = _backbone.downsampling_factor(model)
     layout = _input.fit_layout(X2d, image_shape, multiple)

@@ -27,6 +27,15 @@ def test_groupnorm_groups_divide_odd_widths():
     assert _backbone.downsampling_factor(unet) == 2
 
 
+@pytest.mark.parametrize("channels", [(8,), (8, 16), (8, 16, 16), (8, 16, 16, 32)])
+def test_built_downsampling_factor_is_the_built_unets(channels):
+    # Images are padded to this multiple before the U-Net is built, so it
+    # must agree with what the built model reports.
+    side = 2 ** len(channels)
+    unet = _backbone.build_unet(1, (side, side), channels, layers_per_block=1, seed=0)
+    assert _backbone.downsampling_factor(unet) == _backbone.built_downsampling_factor(channels)
+
+
 def test_pretraining_lowers_the_ddpm_loss():
     torch.manual_seed(0)
     X = torch.rand(64, 1, 8, 8) * 2 - 1

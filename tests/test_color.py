@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skdiec import DiEC, pretrain_unet
-from skdiec._backbone import auto_unet_channels
+from skdiec._backbone import auto_unet_channels, built_downsampling_factor
 from skdiec._features import pool
 from skdiec._input import channels_last, fit_layout, flatten_images
 
@@ -130,7 +130,7 @@ def test_images_of_a_different_channel_count_are_refused(fitted_last):
 def test_auto_unet_keeps_the_bottleneck_at_most_8x8(side, channels):
     assert auto_unet_channels(side) == channels
     if side >= 32:
-        assert side / 2 ** (len(channels) - 1) <= 8
+        assert side / built_downsampling_factor(channels) <= 8
 
 
 def test_auto_unet_is_built_for_the_image_size():

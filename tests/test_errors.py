@@ -85,7 +85,7 @@ def test_tiny_and_odd_sized_images_are_padded_for_the_unet(shape, unet_channels)
     # size are padded to the next multiple instead of being refused.
     X = np.random.RandomState(0).uniform(size=(12,) + shape)
     est = make(n_clusters=2, unet_channels=unet_channels).fit(X)
-    multiple = 2 ** (len(unet_channels) - 1)
+    multiple = _backbone.built_downsampling_factor(unet_channels)
     assert all(s % multiple == 0 for s in est._model.layout.padded_shape)
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
