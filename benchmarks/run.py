@@ -35,6 +35,9 @@ Methods (``--methods``, comma-separated; default all):
 - ``diec_modularity``: ``search_score="modularity"``: the search judges a
   cell by the modularity of its Ward partition on the cell's kNN graph,
   which assumes no cluster size.
+- ``diec_consensus``: ``search_score="consensus"``: the search judges a
+  cell by the mean NMI of its Ward partition with the other coarse cells'
+  partitions, which assumes no cluster size.
 - ``diec_search2000``: ``search_n_samples=2000``: the search scores cells
   on twice the default subset.
 - ``diec_draws2``, ``diec_draws1``: ``n_noise_draws=2`` or ``1``: every
@@ -112,6 +115,7 @@ DIEC_METHODS = {
     "diec_ward": {"init": "ward", "fine_tune_target": "dec"},
     "diec_silhouette": {"search_score": "silhouette"},
     "diec_modularity": {"search_score": "modularity"},
+    "diec_consensus": {"search_score": "consensus"},
     "diec_search2000": {"search_n_samples": 2000},
     "diec_draws2": {"n_noise_draws": 2},
     "diec_draws1": {"n_noise_draws": 1},

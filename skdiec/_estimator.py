@@ -171,7 +171,7 @@ class DiffusionEmbeddedClustering(
         fewer). The PCA of the clustering space is fitted on it too.
         "auto": 200 images per cluster, at least 1000 and at most 2000.
 
-    search_score : {"size_entropy", "modularity", "silhouette", \
+    search_score : {"size_entropy", "consensus", "modularity", "silhouette", \
             "spectral_silhouette", "calinski_harabasz", "davies_bouldin"} \
             or callable, \
             default="size_entropy"
@@ -189,6 +189,11 @@ class DiffusionEmbeddedClustering(
         "modularity" is Newman's modularity of the partition on the cell's
         k-nearest-neighbour graph (the measure the start chooses by): it
         assumes no cluster size.
+        "consensus" is the mean NMI of the cell's partition with those of
+        the other cells of the coarse grid: a cell that sees the classes
+        agrees with the many that see them too, where a weak cell splits
+        them along a style of its own; it assumes no cluster size either
+        (see the user guide for when to prefer it).
         "spectral_silhouette" measures the silhouette in a spectral embedding
         of the k-nearest-neighbour graph.
 
@@ -409,7 +414,7 @@ class DiffusionEmbeddedClustering(
         "timesteps": ["array-like"],
         "n_refine_timesteps": [Interval(Integral, 0, None, closed="left")],
         "search_n_samples": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
-        "search_score": [StrOptions(set(_search.SCORERS)), callable],
+        "search_score": [StrOptions(set(_search.SCORERS) | {_search.CONSENSUS}), callable],
         "init": [StrOptions(set(_init.METHODS))],
         "fine_tune_target": [StrOptions({"init", "dec"})],
         "n_noise_draws": [Interval(Integral, 1, None, closed="left")],

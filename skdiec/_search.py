@@ -25,7 +25,8 @@ from scipy.cluster.hierarchy import ClusterWarning
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import SpectralEmbedding
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import (calinski_harabasz_score, davies_bouldin_score,
+                             normalized_mutual_info_score, silhouette_score)
 
 from ._features import extract_features
 from ._graph import knn_modularity
@@ -86,6 +87,10 @@ def _modularity(Z, labels, random_state):
     """
     return knn_modularity(Z, labels, np.unique(labels).size)
 
+
+# search_score="consensus" judges a cell against the other cells rather than
+# by its own partition alone, so it is not a scorer of one partition.
+CONSENSUS = "consensus"
 
 SCORERS = {
     "size_entropy": _size_entropy,
@@ -197,12 +202,36 @@ def clusterability(F, n_clusters, score, n_components, random_state, method="war
     Z, projection = fit_projection(F, n_components, random_state)
     if callable(score):
         return float(score(Z, n_clusters, random_state)), projection
-    if np.ptp(Z, axis=0).max(initial=0.0) <= 1e-12:
-        return -np.inf, projection  # every sample maps to one point: nothing to cluster
-    labels = partition(Z, n_clusters, method, random_state)
-    if not 2 <= np.unique(labels).size < Z.shape[0]:
+    labels = cell_partition(Z, n_clusters, method, random_state)
+    if labels is None:
         return -np.inf, projection
     return float(SCORERS[score](Z, labels, random_state)), projection
+
+
+def cell_partition(Z, n_clusters, method, random_state):
+    """:func:`partition` of a cell's projected features ``Z``, or None where
+    there is nothing to cluster (every sample at one point, or a partition
+    into one cluster or into singletons)."""
+    if np.ptp(Z, axis=0).max(initial=0.0) <= 1e-12:
+        return None
+    labels = partition(Z, n_clusters, method, random_state)
+    if not 2 <= np.unique(labels).size < Z.shape[0]:
+        return None
+    return labels
+
+
+def consensus(labels, pool):
+    """Mean NMI of the partition ``labels`` with each partition in ``pool``.
+
+    The ``search_score="consensus"`` of a cell, ``pool`` holding the
+    partitions of the other cells of the coarse grid. A cell that sees the
+    classes agrees with the many cells that see them too, while a weak cell
+    splits them along a style of its own (stroke width, lighting) that few
+    other cells share. It assumes no size of cluster.
+    """
+    if labels is None or not pool:
+        return -np.inf
+    return float(np.mean([normalized_mutual_info_score(labels, other) for other in pool]))
 
 
 def refine_timesteps(coarse, best, n_refine, t_max):
@@ -247,19 +276,39 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
     # cell's projection, so that COL/COT's projection need not be fitted
     # again after the search.
     best = {}  # layer -> (t, projection)
+    # The consensus score of a coarse cell needs every coarse cell's
+    # partition; their projections are not kept (a few MB each for wide
+    # layers), so COL/COT's is fitted again once at the end.
+    by_consensus = isinstance(score, str) and score == CONSENSUS
+    partitions = {}  # (layer, t) -> labels or None, with by_consensus
 
-    def score_cell(name, t, F):
-        value, projection = clusterability(F, n_clusters, score, n_components, random_state,
-                                           method)
+    def note(name, t, value, projection):
         table[(name, t)] = value
         if name not in best or value > table[(name, best[name][0])]:
             best[name] = (t, projection)
+
+    def score_cell(name, t, F):
+        if not by_consensus:
+            note(name, t, *clusterability(F, n_clusters, score, n_components, random_state,
+                                          method))
+            return
+        Z, projection = fit_projection(F, n_components, random_state)
+        labels = cell_partition(Z, n_clusters, method, random_state)
+        if t in coarse:  # scored once the whole coarse grid is partitioned
+            partitions[(name, t)] = labels
+            return
+        pool = [v for v in partitions.values() if v is not None]
+        note(name, t, consensus(labels, pool), projection)
 
     for t in progress(coarse, verbose, desc="search: all layers"):
         feats = extract_features(unet, scheduler, X, t, layers, noise_bank, pooling,
                                  batch_size, device)
         for name in layers:
             score_cell(name, t, feats.pop(name))
+
+    for cell, labels in partitions.items():
+        pool = [v for c, v in partitions.items() if c != cell and v is not None]
+        note(*cell, consensus(labels, pool), None)
 
     mean_by_layer = [np.mean([table[(name, t)] for t in coarse]) for name in layers]
     col = layers[int(np.argmax(mean_by_layer))]
@@ -278,5 +327,9 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
     for (name, t), value in table.items():
         scores[layers.index(name), int(np.searchsorted(all_t, t))] = value
     cot, projection = best[col]
+    if projection is None:  # a coarse cell, by consensus
+        F = extract_features(unet, scheduler, X, cot, [col], noise_bank, pooling,
+                             batch_size, device)[col]
+        projection = fit_projection(F, n_components, random_state)[1]
     return SearchResult(layers, all_t, scores, col, int(cot), len(table),
                         projection.mean, projection.components)

@@ -49,6 +49,21 @@ def test_a_callable_search_score_chooses_the_cell(digits):
     assert all(shape[1] <= FAST["n_components"] for shape in calls)
 
 
+def test_consensus_search_score_fits_and_scores_every_cell(digits):
+    X, _ = digits
+    est = DiEC(n_clusters=3, random_state=0, search_score="consensus", **FAST).fit(X)
+    scored = est.search_scores_[np.isfinite(est.search_scores_)]
+    # Every layer on the coarse grid, COL alone on the refined timesteps.
+    n_coarse = len(FAST["timesteps"])
+    assert scored.size == (len(est.search_layers_) * n_coarse
+                           + len(est.search_timesteps_) - n_coarse)
+    assert ((0 <= scored) & (scored <= 1)).all()
+    i = est.search_layers_.index(est.col_)
+    assert est.search_scores_[i, list(est.search_timesteps_).index(est.cot_)] == np.nanmax(
+        est.search_scores_[i])
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
 @pytest.mark.parametrize("tol, steps", [(1.0, 2), (0.0, 8)], ids=["stops", "runs on"])
 def test_fine_tuning_stops_once_fewer_labels_change_than_tol(digits, tol, steps):
     X, _ = digits

@@ -28,6 +28,17 @@ def fake_features(best_layer, best_t):
     return extract
 
 
+def search_fake_grid(score, n_refine):
+    """The search over LAYERS x (10, 100, 200, 400) of 200 samples in 4
+    clusters, on whatever features ``extract_features`` is patched to give."""
+    return _search.search(
+        None, _backbone.make_scheduler(), np.zeros((200, 1)), layers=LAYERS,
+        timesteps=[10, 100, 200, 400], n_refine=n_refine, n_clusters=4, score=score,
+        n_components=6, noise_bank=None, pooling="avg", batch_size=64, device="cpu",
+        random_state=0,
+    )
+
+
 def test_search_finds_the_known_best_cell(monkeypatch):
     calls = []
     real = fake_features("mid", 130)
@@ -37,12 +48,7 @@ def test_search_finds_the_known_best_cell(monkeypatch):
         return real(unet, scheduler, X, t, names, *args)
 
     monkeypatch.setattr(_search, "extract_features", spy)
-    result = _search.search(
-        None, _backbone.make_scheduler(), np.zeros((200, 1)), layers=LAYERS,
-        timesteps=[10, 100, 200, 400], n_refine=5, n_clusters=4, score="silhouette",
-        n_components=6, noise_bank=None, pooling="avg", batch_size=64, device="cpu",
-        random_state=0,
-    )
+    result = search_fake_grid("silhouette", n_refine=5)
     assert result.col == "mid"
     # Refinement ran between the neighbours of the best coarse step (100),
     # on COL alone, and found a step closer to 130 than the coarse grid had.
@@ -172,3 +178,32 @@ def test_modularity_does_not_punish_unequal_clusters():
 ])
 def test_subset_size(requested, n_samples, n_clusters, expected):
     assert _search.subset_size(requested, n_samples, n_clusters) == expected
+
+
+def test_consensus_finds_the_layer_whose_cells_agree(monkeypatch):
+    # Only "mid" sees the classes; the other layers' partitions are noise,
+    # which agrees with nothing, so mid's cells agree most with the grid.
+    monkeypatch.setattr(_search, "extract_features", fake_features("mid", 130))
+    result = search_fake_grid("consensus", n_refine=3)
+    assert result.col == "mid"
+    assert np.nanmin(result.scores[1]) > np.nanmax(result.scores[[0, 2]])
+    assert ((0 <= result.scores[~np.isnan(result.scores)])
+            & (result.scores[~np.isnan(result.scores)] <= 1)).all()
+    # COL/COT's projection is that of its own features, whether COT is a
+    # coarse cell (fitted again at the end) or a refined one.
+    F = fake_features("mid", 130)(None, None, np.zeros((200, 1)), result.cot, ["mid"],
+                                  None, "avg", 64, "cpu")["mid"]
+    projection = _search.fit_projection(F, 6, 0)[1]
+    np.testing.assert_allclose(result.projection_mean, projection.mean)
+    np.testing.assert_allclose(np.abs(result.projection_components),
+                               np.abs(projection.components), atol=1e-8)
+
+
+def test_consensus_is_mean_nmi_with_the_pool():
+    a = np.repeat([0, 1, 2], 10)
+    relabelled = (a + 1) % 3
+    other = np.tile([0, 1, 2], 10)
+    assert _search.consensus(a, [relabelled]) == pytest.approx(1.0)
+    assert _search.consensus(a, [relabelled, other]) == pytest.approx(0.5, abs=0.02)
+    assert _search.consensus(None, [a]) == -np.inf
+    assert _search.consensus(a, []) == -np.inf

@@ -1,0 +1,132 @@
+"""Consensus between cells as a search score: does the cell whose partition
+agrees most with the other cells' partitions cluster better than the size
+entropy's pick?
+
+    python benchmarks/studies/search_consensus.py dump DATASET SEEDS MEMORY_DIR OUT_DIR
+    python benchmarks/studies/search_consensus.py score OUT_DIR/*.npz
+
+``dump`` reads each seed's kept backbone from ``MEMORY_DIR`` (a ``memory``
+cache that ``run.py --reuse-backbone`` or ``suite.py`` filled), and on the
+fit's own search subset and noise bank partitions every (layer, timestep)
+cell of ``search_scores.TIMESTEPS`` as the search does (PCA to 32
+dimensions, Ward). It writes one ``DATASET_seedS.npz`` per seed: every
+cell's projected features and Ward labels, the subset's classes (only to
+score) and the fitted estimator's cell.
+
+``score`` prints, per file, the cell each rule picks with the search's own
+rule (COL: the best mean over the coarse timesteps; COT: COL's best
+timestep) and how well that cell clusters: the ACC of its Ward partition
+and of UMAP + k-means (the start's method, run only on the cells some rule
+picks). The rules:
+
+- ``size_entropy``: today's default;
+- ``consensus``: a cell's mean NMI with the Ward partitions of the other
+  coarse cells (what the search holds after its coarse pass). A weak cell
+  splits its classes along a style of its own, which no other cell shares,
+  so it agrees with few; it assumes no size of cluster;
+- ``entropy_then_consensus``: the ``consensus`` among the coarse cells
+  whose size entropy is in the top half.
+"""
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
+
+from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
+
+from search_scores import COARSE, TIMESTEPS, umap_kmeans  # noqa: E402
+from skdiec import DiEC, _backbone, _features, _graph, _search, _seeding  # noqa: E402
+from skdiec.metrics import clustering_accuracy  # noqa: E402
+
+
+def dump(dataset, seeds, memory, out_dir):
+    from _data import load_for_fit
+
+    warnings.filterwarnings("ignore")
+    X, y = load_for_fit(dataset)
+    k = int(np.unique(y).size)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for seed in [int(s) for s in seeds.split(",")]:
+        est = DiEC(n_clusters=k, random_state=seed, max_iter=0, device="cpu",
+                   memory=memory).fit(X)
+        subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
+        subset = _search.draw_subset(est.search_n_samples, len(X), k, subset_seed)
+        images = est._model.layout.to_tensor(X[subset].reshape(len(subset), -1))
+        sched = _backbone.make_scheduler()
+        names = list(est.search_layers_)
+        ward, features = {}, {}
+        for t in TIMESTEPS:
+            feats = _features.extract_features(est.unet_, sched, images, t, names,
+                                               est._model.noise_bank, est.pooling, 256, "cpu")
+            for name in names:
+                Z = _search.project(feats.pop(name), 32, 0)
+                ward[f"{name}@{t}"] = _search.partition(Z, k, "ward", 0)
+                features[f"{name}@{t}"] = Z.astype(np.float32)
+            print(f"  {dataset} seed {seed} t={t} done", flush=True)
+        np.savez(Path(out_dir) / f"{dataset}_seed{seed}.npz", y=y[subset],
+                 fit_cell=f"{est.col_}@{int(est.cot_)}", names=np.array(names),
+                 **{f"ward {c}": v for c, v in ward.items()},
+                 **{f"features {c}": v for c, v in features.items()})
+
+
+def load(path):
+    data = np.load(path)
+    names = list(data["names"])
+    ward = {(n, t): data[f"ward {n}@{t}"] for n in names for t in TIMESTEPS}
+    features = {(n, t): data[f"features {n}@{t}"] for n in names for t in TIMESTEPS}
+    return names, ward, features, data["y"], str(data["fit_cell"])
+
+
+def scores(names, ward):
+    coarse = [(n, t) for n in names for t in COARSE]
+    entropy = {c: _search._size_entropy(None, labels, 0) for c, labels in ward.items()}
+
+    def agreement(cell, pool):
+        others = [c for c in pool if c != cell]
+        return float(np.mean([normalized_mutual_info_score(ward[cell], ward[c])
+                              for c in others]))
+
+    consensus = {c: agreement(c, coarse) for c in ward}
+    top = sorted(coarse, key=entropy.get, reverse=True)[:len(coarse) // 2]
+    top_consensus = {c: agreement(c, top) for c in ward}
+    return {"size_entropy": entropy, "consensus": consensus,
+            "entropy_then_consensus": top_consensus}
+
+
+def pick(names, table):
+    col = max(names, key=lambda n: np.mean([table[(n, t)] for t in COARSE]))
+    return col, max(TIMESTEPS, key=lambda t: table[(col, t)])
+
+
+def score(paths):
+    summary = {}
+    for path in paths:
+        names, ward, features, y, fit_cell = load(path)
+        k = int(np.unique(y).size)
+        m = _graph.graph_neighbours(len(y), k)
+        umap_acc = {}
+        best = max(ward, key=lambda c: clustering_accuracy(y, ward[c]))
+        print(f"{Path(path).stem}: fit's cell {fit_cell}; best Ward cell {best[0]}@{best[1]} "
+              f"{clustering_accuracy(y, ward[best]):.3f}")
+        for rule, table in scores(names, ward).items():
+            cell = pick(names, table)
+            if cell not in umap_acc:
+                umap_acc[cell] = clustering_accuracy(y, umap_kmeans(features[cell], k, m))
+            summary.setdefault(rule, []).append(umap_acc[cell])
+            print(f"  {rule:24s} picks {cell[0]}@{cell[1]}: Ward "
+                  f"{clustering_accuracy(y, ward[cell]):.3f} UMAP {umap_acc[cell]:.3f}")
+    print("mean UMAP ACC of the picked cell:")
+    for rule, values in summary.items():
+        print(f"  {rule:24s} {np.mean(values):.3f} over {len(values)}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "dump":
+        dump(*sys.argv[2:6])
+    else:
+        score(sys.argv[2:])
