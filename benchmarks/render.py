@@ -35,6 +35,7 @@ METHOD_NAMES = {"diec": "DiEC", "kmeans": "k-means on pixels",
                 "umap_kmeans": "UMAP + k-means on pixels", "clustpy_dec": "DEC (ClustPy)",
                 "diec_silhouette": "DiEC, silhouette search",
                 "diec_modularity": "DiEC, modularity search",
+                "diec_consensus": "DiEC, consensus search",
                 "diec_search2000": "DiEC, search on 2,000 images"}
 
 
