@@ -234,6 +234,22 @@ def consensus(labels, pool):
     return float(np.mean([normalized_mutual_info_score(labels, other) for other in pool]))
 
 
+def consensus_of_each(partitions):
+    """:func:`consensus` of every partition of the dict ``partitions``
+    (None where a cell had nothing to cluster) against all the others,
+    each pair's NMI computed once."""
+    valid = [cell for cell, labels in partitions.items() if labels is not None]
+    nmi = {}
+    for i, a in enumerate(valid):
+        for b in valid[i + 1:]:
+            nmi[a, b] = nmi[b, a] = normalized_mutual_info_score(partitions[a], partitions[b])
+    scores = {cell: -np.inf for cell in partitions}
+    if len(valid) > 1:
+        for cell in valid:
+            scores[cell] = float(np.mean([nmi[cell, other] for other in valid if other != cell]))
+    return scores
+
+
 def refine_timesteps(coarse, best, n_refine, t_max):
     """At least ``n_refine`` new timesteps, evenly spaced between the
     neighbours of ``best`` in the sorted ``coarse`` grid (all the interval
@@ -306,9 +322,8 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
         for name in layers:
             score_cell(name, t, feats.pop(name))
 
-    for cell, labels in partitions.items():
-        pool = [v for c, v in partitions.items() if c != cell and v is not None]
-        note(*cell, consensus(labels, pool), None)
+    for cell, value in consensus_of_each(partitions).items():
+        note(*cell, value, None)
 
     mean_by_layer = [np.mean([table[(name, t)] for t in coarse]) for name in layers]
     col = layers[int(np.argmax(mean_by_layer))]

@@ -207,3 +207,15 @@ def test_consensus_is_mean_nmi_with_the_pool():
     assert _search.consensus(a, [relabelled, other]) == pytest.approx(0.5, abs=0.02)
     assert _search.consensus(None, [a]) == -np.inf
     assert _search.consensus(a, []) == -np.inf
+
+
+def test_consensus_of_each_is_consensus_against_the_others():
+    rng = np.random.RandomState(0)
+    partitions = {("a", 1): np.repeat([0, 1, 2], 10), ("a", 2): rng.randint(3, size=30),
+                  ("b", 1): np.tile([0, 1, 2], 10), ("b", 2): None}
+    got = _search.consensus_of_each(partitions)
+    for cell, labels in partitions.items():
+        pool = [v for c, v in partitions.items() if c != cell and v is not None]
+        assert got[cell] == pytest.approx(_search.consensus(labels, pool), abs=1e-12)
+    assert got[("b", 2)] == -np.inf
+    assert _search.consensus_of_each({("a", 1): np.arange(4) % 2}) == {("a", 1): -np.inf}
