@@ -37,39 +37,23 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
-from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
-
-from search_scores import COARSE, TIMESTEPS, umap_kmeans  # noqa: E402
-from skdiec import DiEC, _backbone, _features, _graph, _search, _seeding  # noqa: E402
+from search_scores import COARSE, TIMESTEPS, projected_cells, umap_kmeans  # noqa: E402
+from skdiec import _graph, _search  # noqa: E402
 from skdiec.metrics import clustering_accuracy  # noqa: E402
 
 
 def dump(dataset, seeds, memory, out_dir):
-    from _data import load_for_fit
-
     warnings.filterwarnings("ignore")
-    X, y = load_for_fit(dataset)
-    k = int(np.unique(y).size)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for seed in [int(s) for s in seeds.split(",")]:
-        est = DiEC(n_clusters=k, random_state=seed, max_iter=0, device="cpu",
-                   memory=memory).fit(X)
-        subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
-        subset = _search.draw_subset(est.search_n_samples, len(X), k, subset_seed)
-        images = est._model.layout.to_tensor(X[subset].reshape(len(subset), -1))
-        sched = _backbone.make_scheduler()
-        names = list(est.search_layers_)
+        est, ys, k, projected = projected_cells(dataset, seed, memory)
         ward, features = {}, {}
-        for t in TIMESTEPS:
-            feats = _features.extract_features(est.unet_, sched, images, t, names,
-                                               est._model.noise_bank, est.pooling, 256, "cpu")
-            for name in names:
-                Z = _search.project(feats.pop(name), 32, 0)
-                ward[f"{name}@{t}"] = _search.partition(Z, k, "ward", 0)
-                features[f"{name}@{t}"] = Z.astype(np.float32)
-            print(f"  {dataset} seed {seed} t={t} done", flush=True)
-        np.savez(Path(out_dir) / f"{dataset}_seed{seed}.npz", y=y[subset],
-                 fit_cell=f"{est.col_}@{int(est.cot_)}", names=np.array(names),
+        for name, t, Z in projected:
+            ward[f"{name}@{t}"] = _search.partition(Z, k, "ward", 0)
+            features[f"{name}@{t}"] = Z.astype(np.float32)
+        np.savez(Path(out_dir) / f"{dataset}_seed{seed}.npz", y=ys,
+                 fit_cell=f"{est.col_}@{int(est.cot_)}",
+                 names=np.array(list(est.search_layers_)),
                  **{f"ward {c}": v for c, v in ward.items()},
                  **{f"features {c}": v for c, v in features.items()})
 
@@ -87,9 +71,7 @@ def scores(names, ward):
     entropy = {c: _search._size_entropy(None, labels, 0) for c, labels in ward.items()}
 
     def agreement(cell, pool):
-        others = [c for c in pool if c != cell]
-        return float(np.mean([normalized_mutual_info_score(ward[cell], ward[c])
-                              for c in others]))
+        return _search.consensus(ward[cell], [ward[c] for c in pool if c != cell])
 
     consensus = {c: agreement(c, coarse) for c in ward}
     top = sorted(coarse, key=entropy.get, reverse=True)[:len(coarse) // 2]

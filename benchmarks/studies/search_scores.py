@@ -53,7 +53,15 @@ def umap_kmeans(Z, k, m, seed=0):
     return KMeans(k, n_init=10, random_state=seed).fit_predict(emb)
 
 
-def cells(dataset, seed, memory):
+def projected_cells(dataset, seed, memory):
+    """Read a seed's kept backbone (``DiEC(max_iter=0, memory=memory)``) and
+    project every cell of ``TIMESTEPS`` on the fit's own search subset and
+    noise bank (PCA to 32 dimensions, as the search does).
+
+    Returns ``(est, ys, k, cells)``: the fitted estimator, the subset's
+    classes (only to score), the number of classes, and an iterator of
+    ``(layer, t, Z)`` timestep by timestep.
+    """
     from _data import load_for_fit
 
     X, y = load_for_fit(dataset)
@@ -64,26 +72,35 @@ def cells(dataset, seed, memory):
     images = est._model.layout.to_tensor(X[subset].reshape(len(subset), -1))
     sched = _backbone.make_scheduler()
     names = list(est.search_layers_)
-    ys = y[subset]
-    m = _graph.graph_neighbours(len(subset), k)
+
+    def cells():
+        for t in TIMESTEPS:
+            feats = _features.extract_features(est.unet_, sched, images, t, names,
+                                               est._model.noise_bank, est.pooling, 256, "cpu")
+            for name in names:
+                yield name, t, _search.project(feats.pop(name), 32, 0)
+            print(f"  {dataset} seed {seed} t={t} done", flush=True)
+
+    return est, y[subset], k, cells()
+
+
+def cells(dataset, seed, memory):
+    est, ys, k, projected = projected_cells(dataset, seed, memory)
+    names = list(est.search_layers_)
+    m = _graph.graph_neighbours(len(ys), k)
     rows = {}
-    for t in TIMESTEPS:
-        feats = _features.extract_features(est.unet_, sched, images, t, names,
-                                           est._model.noise_bank, est.pooling, 256, "cpu")
-        for name in names:
-            Z = _search.project(feats.pop(name), 32, 0)
-            labels = _search.partition(Z, k, "ward", 0)
-            graph = _graph.knn_graph(_graph.nearest(Z, m + 1)[1][:, 1:])
-            umap_labels = umap_kmeans(Z, k, m)
-            rows[(name, t)] = {
-                "size_entropy": _search._size_entropy(Z, labels, 0),
-                "modularity": _graph.modularity(graph, labels),
-                "silhouette": silhouette_score(Z, labels),
-                "ward_acc": clustering_accuracy(ys, labels),
-                "umap_modularity": _graph.modularity(graph, umap_labels),
-                "umap_acc": clustering_accuracy(ys, umap_labels),
-            }
-        print(f"  t={t} done", flush=True)
+    for name, t, Z in projected:
+        labels = _search.partition(Z, k, "ward", 0)
+        graph = _graph.knn_graph(_graph.nearest(Z, m + 1)[1][:, 1:])
+        umap_labels = umap_kmeans(Z, k, m)
+        rows[(name, t)] = {
+            "size_entropy": _search._size_entropy(Z, labels, 0),
+            "modularity": _graph.modularity(graph, labels),
+            "silhouette": silhouette_score(Z, labels),
+            "ward_acc": clustering_accuracy(ys, labels),
+            "umap_modularity": _graph.modularity(graph, umap_labels),
+            "umap_acc": clustering_accuracy(ys, umap_labels),
+        }
     return est, names, rows
 
 
