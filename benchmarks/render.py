@@ -341,7 +341,7 @@ def dataset_tables(rows):
     return "\n".join(out)
 
 
-def suite_table(rows, include_quick=False):
+def suite_table(rows, include_quick=False, also=()):
     """Markdown table of the suite's lines (the last line of each
     (dataset, method, seed) counts), one row per dataset.
 
@@ -351,6 +351,9 @@ def suite_table(rows, include_quick=False):
         Lines of ``run.py``.
     include_quick : bool, default=False
         Keep the lines of ``--quick`` runs (harness tests, not numbers).
+    also : sequence of str, default=()
+        Other DiEC methods of ``run.py`` (variants of a default) to show
+        beside DiEC, each as a column of its mean ACC / NMI.
 
     Returns
     -------
@@ -363,8 +366,8 @@ def suite_table(rows, include_quick=False):
     for r in rows:
         by.setdefault(r["dataset"], {}).setdefault(r["method"], []).append(r)
     head = ["dataset (n)", "seeds", "k-means ACC / NMI", "UMAP + k-means ACC / NMI",
-            "DiEC ACC / NMI", "DiEC start ACC", "fine-tuning gain", "DiEC fit (s)",
-            "DiEC ≥ UMAP + k-means"]
+            "DiEC ACC / NMI", *(f"{METHOD_NAMES.get(m, m)} ACC / NMI" for m in also),
+            "DiEC start ACC", "fine-tuning gain", "DiEC fit (s)", "DiEC ≥ UMAP + k-means"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = [d for d in SUITE if d in by] + sorted(set(by) - set(SUITE))
 
@@ -382,7 +385,7 @@ def suite_table(rows, include_quick=False):
         n = next(iter(methods.values()))[0]["n_samples"]
         seeds = sorted({r["seed"] for rs in methods.values() for r in rs})
         cells = [f"{dataset} ({n})", ",".join(map(str, seeds)), pair(methods.get("kmeans")),
-                 pair(umap_rs), pair(diec)]
+                 pair(umap_rs), pair(diec), *(pair(methods.get(m)) for m in also)]
         if diec:
             gain = np.mean([r["acc"] - r["acc_init"] for r in diec])
             gains.append(gain)

@@ -45,6 +45,9 @@ def main(argv=None):
                         help="tiny settings to test the command; not benchmark numbers")
     parser.add_argument("--render", nargs="+", metavar="FILE",
                         help="print the suite table of these results files and exit")
+    parser.add_argument("--also", default="",
+                        help="comma-separated DiEC variants (run.py methods) shown beside DiEC "
+                             "in the table, e.g. diec_consensus")
     args = parser.parse_args(argv)
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
@@ -52,8 +55,12 @@ def main(argv=None):
     from render import read_lines, suite_table
     import run
 
+    also = [m for m in args.also.split(",") if m]
+    unknown = [m for m in also if m == "diec" or m not in run.DIEC_METHODS]
+    if unknown:
+        parser.error(f"--also: {unknown} are not DiEC variants of run.py")
     if args.render:
-        print(suite_table(read_lines(args.render)))
+        print(suite_table(read_lines(args.render), also=also))
         return 0
     if not args.out:
         parser.error("--out is required (or --render)")
@@ -74,7 +81,7 @@ def main(argv=None):
     rows = read_lines([args.out])
     print()
     print(suite_table([r for r in rows if r.get("quick", False) == args.quick],
-                      include_quick=args.quick))
+                      include_quick=args.quick, also=also))
     return status
 
 

@@ -209,8 +209,7 @@ class DiffusionEmbeddedClustering(
         beyond that, whose centroids label the rest) or k-means (10
         restarts). The initial centres are the centroids of the partition.
         The search is not affected: it partitions every cell with Ward.
-        On USPS features UMAP's partition reached ACC 0.98 where Ward's
-        reached 0.77 (BENCHMARKS.md).
+        The user guide compares the three on the benchmark sets.
 
     fine_tune_target : {"init", "dec"}, default="init"
         Target distribution ``P`` of the KL(P||Q) fine-tuning loss. "init"
