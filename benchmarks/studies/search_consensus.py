@@ -70,12 +70,16 @@ def scores(names, ward):
     coarse = [(n, t) for n in names for t in COARSE]
     entropy = {c: _search._size_entropy(None, labels, 0) for c, labels in ward.items()}
 
-    def agreement(cell, pool):
-        return _search.consensus(ward[cell], [ward[c] for c in pool if c != cell])
+    def against(pool):
+        # The search's own scoring: the pool's cells against one another
+        # (each pair's NMI once), every other cell against the whole pool.
+        within = _search.consensus_of_each({c: ward[c] for c in pool})
+        return {c: within[c] if c in within else
+                _search.consensus(ward[c], [ward[o] for o in pool]) for c in ward}
 
-    consensus = {c: agreement(c, coarse) for c in ward}
+    consensus = against(coarse)
     top = sorted(coarse, key=entropy.get, reverse=True)[:len(coarse) // 2]
-    top_consensus = {c: agreement(c, top) for c in ward}
+    top_consensus = against(top)
     return {"size_entropy": entropy, "consensus": consensus,
             "entropy_then_consensus": top_consensus}
 
