@@ -1,0 +1,144 @@
+"""Pooling the search's best cells into one clustering space: does the start
+cluster better than at COL/COT alone?
+
+    python benchmarks/studies/pooled_cells.py DATASET SEEDS MEMORY_DIR [--out FILE.jsonl]
+
+For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the backbone
+that ``run.py --reuse-backbone`` or ``suite.py`` kept there (the script
+stops if it would pretrain) and runs the search and start as a default fit
+does: its ``init_labels_`` are today's start (rule ``col_cot``). Each other
+rule rebuilds the clustering space from several cells:
+
+- ``cells3``, ``cells5``: COL/COT and the 2 (4) best-scoring other cells of
+  the coarse grid (the timesteps every layer was scored at);
+- ``timesteps3``: COL at its 3 best-scoring timesteps, refined ones included.
+
+Each cell's features (the fit's noise bank and pooling) are projected on
+their own leading 32 principal components, fitted on the search's subset as
+the search fits COL/COT's, and divided by the subset's root mean squared
+norm, so that every cell weighs alike; the blocks are concatenated. All
+images are embedded batch by batch, and the start's own method
+(``_init.initial_partition``, UMAP + k-means chosen by modularity, with the
+fit's start seed) partitions them. The classes only score: ACC and NMI of
+each start, one JSON line per (seed, rule).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import normalized_mutual_info_score
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
+
+from _data import load_for_fit  # noqa: E402
+from skdiec import DiEC, _features, _init, _search, _seeding  # noqa: E402
+from skdiec.metrics import clustering_accuracy  # noqa: E402
+
+N_COMPONENTS = 32
+BATCH = 512
+
+
+def coarse_cells(est):
+    """Every cell of the timesteps that all layers were scored at, with its score."""
+    scores, steps = est.search_scores_, est.search_timesteps_
+    coarse = [j for j in range(steps.size) if np.isfinite(scores[:, j]).all()]
+    return {(name, int(steps[j])): scores[i, j]
+            for i, name in enumerate(est.search_layers_) for j in coarse}
+
+
+def rules(est):
+    """The pooled cells of each rule, COL/COT first."""
+    first = (est.col_, int(est.cot_))
+    coarse = coarse_cells(est)
+    others = sorted((c for c in coarse if c != first), key=lambda c: -coarse[c])
+    row = list(est.search_layers_).index(est.col_)
+    col_scores = {int(t): s for t, s in zip(est.search_timesteps_, est.search_scores_[row])
+                  if np.isfinite(s)}
+    best_t = sorted(col_scores, key=lambda t: -col_scores[t])
+    return {"cells3": [first] + others[:2], "cells5": [first] + others[:4],
+            "timesteps3": [(est.col_, t) for t in best_t[:3]]}
+
+
+def pooled_space(est, images, subset, cells):
+    """All images embedded in the pooled clustering space of ``cells``."""
+    model = est._model
+    by_t = {}
+    for name, t in cells:
+        by_t.setdefault(t, []).append(name)
+    blocks = {}
+    for t, names in by_t.items():
+        fit = _features.extract_features(model.unet, model.scheduler, images[subset], t, names,
+                                         model.noise_bank, est.pooling, 256, "cpu")
+        maps = {}
+        for name in names:
+            Zs, projection = _search.fit_projection(fit.pop(name), N_COMPONENTS, 0)
+            maps[name] = (projection, np.sqrt((Zs ** 2).sum(axis=1).mean()))
+        parts = {name: [] for name in names}
+        for start in range(0, images.shape[0], BATCH):
+            with torch.no_grad():
+                feats = _features.cell_features(model.unet, model.scheduler,
+                                                images[start:start + BATCH], t, names,
+                                                model.noise_bank, est.pooling)
+            for name in names:
+                projection, rms = maps[name]
+                F = feats[name].double().numpy()
+                parts[name].append((F - projection.mean) @ projection.components.T / rms)
+        for name in names:
+            blocks[(name, t)] = np.vstack(parts[name])
+    return np.hstack([blocks[cell] for cell in cells])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset")
+    parser.add_argument("seeds")
+    parser.add_argument("memory")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    X, y = load_for_fit(args.dataset)
+    k = int(np.unique(y).size)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=HERE).stdout.strip()
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        tic = time.perf_counter()
+        est = DiEC(n_clusters=k, random_state=seed, max_iter=0, device="cpu",
+                   memory=args.memory).fit(X)
+        if est.timings_["pretrain"] > 30:
+            sys.exit(f"{args.dataset} seed {seed}: no kept backbone in {args.memory} "
+                     "(the fit pretrained)")
+        fit_s = time.perf_counter() - tic
+        subset_seed, _ = _seeding.ints(_seeding.phase_seeds(seed).search, 2)
+        subset = _search.draw_subset(est.search_n_samples, len(X), k, subset_seed)
+        images = est._model.layout.to_tensor(X.reshape(len(X), -1))
+        init_seed = _seeding.int_seed(_seeding.phase_seeds(seed).init)
+        rows = [("col_cot", [(est.col_, int(est.cot_))], est.init_labels_, fit_s)]
+        for rule, cells in rules(est).items():
+            tic = time.perf_counter()
+            Z = pooled_space(est, images, subset, cells)
+            labels, _ = _init.initial_partition(Z, k, "umap", np.random.RandomState(init_seed))
+            rows.append((rule, cells, labels, time.perf_counter() - tic))
+        for rule, cells, labels, seconds in rows:
+            line = {"study": "pooled_cells", "dataset": args.dataset, "seed": seed,
+                    "rule": rule, "cells": [f"{n}@{t}" for n, t in cells],
+                    "acc": round(clustering_accuracy(y, labels), 4),
+                    "nmi": round(normalized_mutual_info_score(y, labels), 4),
+                    "seconds": round(seconds, 1), "git_commit": commit,
+                    "command": " ".join(["python", "benchmarks/studies/pooled_cells.py"]
+                                        + sys.argv[1:])}
+            print(json.dumps(line), flush=True)
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
