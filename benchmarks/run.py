@@ -38,6 +38,8 @@ Methods (``--methods``, comma-separated; default all):
 - ``diec_consensus``: ``search_score="consensus"``: the search judges a
   cell by the mean NMI of its Ward partition with the other coarse cells'
   partitions, which assumes no cluster size.
+- ``diec_cells5``: ``n_cells=5``: the clustering space pools COL/COT with
+  the 4 best-scoring other cells of the coarse grid.
 - ``diec_search2000``: ``search_n_samples=2000``: the search scores cells
   on twice the default subset.
 - ``diec_draws2``, ``diec_draws1``: ``n_noise_draws=2`` or ``1``: every
@@ -116,6 +118,7 @@ DIEC_METHODS = {
     "diec_silhouette": {"search_score": "silhouette"},
     "diec_modularity": {"search_score": "modularity"},
     "diec_consensus": {"search_score": "consensus"},
+    "diec_cells5": {"n_cells": 5},
     "diec_search2000": {"search_n_samples": 2000},
     "diec_draws2": {"n_noise_draws": 2},
     "diec_draws1": {"n_noise_draws": 1},

@@ -31,7 +31,7 @@ SCORE_SAMPLE_SIZE = 2000
 # until the model is refitted. Every other parameter only matters for a new
 # fit (or, like batch_size and device, does not change the results).
 FIT_DEPENDENT_PARAMS = ("n_clusters", "image_shape", "unet_channels", "layers", "timesteps",
-                        "n_noise_draws", "pooling", "n_components", "alpha")
+                        "n_noise_draws", "pooling", "n_components", "n_cells", "alpha")
 
 
 class DiffusionEmbeddedClustering(
@@ -236,7 +236,19 @@ class DiffusionEmbeddedClustering(
     n_components : int, default=32
         Dimension of the clustering space: features are projected on their
         leading principal components (fitted at COL/COT on the search subset)
-        before clustering, in the search and in fine-tuning.
+        before clustering, in the search and in fine-tuning. With
+        ``n_cells`` above 1, the dimension of each cell's block.
+
+    n_cells : int, default=1
+        Cells whose features make the clustering space: COL/COT alone, or
+        COL/COT and the ``n_cells - 1`` best-scoring other cells of the
+        coarse grid (``cells_``). Each cell's features are projected on
+        their own ``n_components`` principal components, scaled to a root
+        mean squared norm of 1 on the search subset so that every cell
+        weighs alike, and the blocks are concatenated. Every embedding then
+        costs one forward per distinct timestep among the cells, and
+        fine-tuning trains through all of them. The user guide's section
+        on the search says when pooling helps.
 
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel of the soft assignments.
@@ -308,6 +320,10 @@ class DiffusionEmbeddedClustering(
 
     col_ : str
         The Clustering-Optimal Layer.
+
+    cells_ : list of (str, int)
+        The (layer, timestep) cells whose features make the clustering
+        space (``n_cells``), COL/COT first.
 
     cot_ : int
         The Clustering-Optimal Timestep.
@@ -422,6 +438,7 @@ class DiffusionEmbeddedClustering(
             Interval(Integral, 1, None, closed="left"),
         ],
         "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_cells": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "update_interval": [Interval(Integral, 1, None, closed="left")],
@@ -459,6 +476,7 @@ class DiffusionEmbeddedClustering(
         n_noise_draws=4,
         pooling="flatten",
         n_components=32,
+        n_cells=1,
         alpha=1.0,
         max_iter="auto",
         update_interval=30,
@@ -492,6 +510,7 @@ class DiffusionEmbeddedClustering(
         self.n_noise_draws = n_noise_draws
         self.pooling = pooling
         self.n_components = n_components
+        self.n_cells = n_cells
         self.alpha = alpha
         self.max_iter = max_iter
         self.update_interval = update_interval
@@ -587,7 +606,7 @@ class DiffusionEmbeddedClustering(
             timesteps=timesteps, n_refine=self.n_refine_timesteps,
             search_n_samples=self.search_n_samples, score=self.search_score, init=self.init,
             n_noise_draws=self.n_noise_draws, pooling=self.pooling,
-            n_components=self.n_components, batch_size=self.batch_size,
+            n_components=self.n_components, n_cells=self.n_cells, batch_size=self.batch_size,
             max_timestep=max_timestep, noise_seed=_seeding.int_seed(seeds.noise),
             subset_seed=subset_seed, search_seed=search_seed,
             init_seed=_seeding.int_seed(seeds.init), device=device, verbose=self.verbose,
@@ -595,10 +614,9 @@ class DiffusionEmbeddedClustering(
         result, subset, Z = start.search, start.subset, start.embedding
         init_labels, init_centers = start.labels, start.centers
         noise_bank = start.noise_bank.to(device)
-        head = _model.FeatureHead(result.projection_mean,
-                                  result.projection_components).to(device)
-        embedder = _model.Embedder(unet, scheduler, head, result.col, result.cot,
-                                   noise_bank, self.pooling)
+        head = start.head.to(device)
+        embedder = _model.Embedder(unet, scheduler, head, *start.cells[0], noise_bank,
+                                   self.pooling, start.cells[1:])
         timings["search"], timings["init"] = start.search_s, start.init_s
         tic = time.perf_counter()
         # "init" holds DEC's target at the initial partition, so that the
@@ -638,7 +656,8 @@ class DiffusionEmbeddedClustering(
         model = _model.ClusteringModel(
             layout=backbone.layout, unet=unet, scheduler=scheduler, head=head,
             noise_bank=noise_bank, col=result.col, cot=result.cot, pooling=self.pooling,
-            cluster_centers=centers.detach().cpu().numpy().astype(np.float64), alpha=self.alpha)
+            cluster_centers=centers.detach().cpu().numpy().astype(np.float64), alpha=self.alpha,
+            extra_cells=tuple(start.cells[1:]))
 
         tic = time.perf_counter()
         if n_iter > 0:  # the weights moved: embed again
@@ -680,6 +699,8 @@ class DiffusionEmbeddedClustering(
                      doc="The fine-tuned U-Net (``diffusers.UNet2DModel``).")
     col_ = property(lambda self: self._model.col, doc="The clustering-optimal layer.")
     cot_ = property(lambda self: self._model.cot, doc="The clustering-optimal timestep.")
+    cells_ = property(lambda self: self._model.cells,
+                      doc="The (layer, timestep) cells of the clustering space, COL/COT first.")
     cluster_centers_ = property(lambda self: self._model.cluster_centers,
                                 doc="The cluster centres in the clustering space.")
     n_components_ = property(lambda self: self._model.n_components,

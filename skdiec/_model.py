@@ -105,27 +105,76 @@ class FeatureHead(nn.Module):
         projection = fit_projection(F, n_components, random_state)[1]
         return cls(projection.mean, projection.components)
 
+    @property
+    def n_components(self):
+        return int(self.components.shape[0])
+
+    @property
+    def blocks(self):
+        """The heads of each cell: this one alone."""
+        return [self]
+
     def forward(self, f):
         return (f - self.mean) @ self.components.T
 
 
-class Embedder:
-    """The map from an image batch to its COL/COT embedding, with or without grad."""
+class PooledHead(nn.Module):
+    """One :class:`FeatureHead` per cell of a pooled clustering space; the
+    cells' projections side by side."""
 
-    def __init__(self, unet, scheduler, head, col, cot, noise_bank, pooling):
+    def __init__(self, blocks):
+        super().__init__()
+        self.parts = nn.ModuleList(blocks)
+
+    @property
+    def n_components(self):
+        return sum(block.n_components for block in self.parts)
+
+    @property
+    def blocks(self):
+        return list(self.parts)
+
+    def forward(self, *features):
+        return torch.cat([block(f) for block, f in zip(self.parts, features)], dim=1)
+
+
+def make_head(blocks):
+    """The head of a clustering space made of the cells of ``blocks``
+    (:class:`FeatureHead` each, in the cells' order)."""
+    return blocks[0] if len(blocks) == 1 else PooledHead(blocks)
+
+
+class Embedder:
+    """The map from an image batch to its embedding at COL/COT (and the
+    ``extra_cells`` pooled with it), with or without grad."""
+
+    def __init__(self, unet, scheduler, head, col, cot, noise_bank, pooling, extra_cells=()):
         self.unet, self.scheduler, self.head = unet, scheduler, head
         self.col, self.cot = col, cot
         self.noise_bank, self.pooling = noise_bank, pooling
+        self.extra_cells = tuple(extra_cells)
+
+    @property
+    def cells(self):
+        return [(self.col, self.cot), *self.extra_cells]
 
     def with_draws(self, rows):
         """This embedder reading only the rows ``rows`` of its noise bank."""
         return Embedder(self.unet, self.scheduler, self.head, self.col, self.cot,
-                        self.noise_bank[rows], self.pooling)
+                        self.noise_bank[rows], self.pooling, self.extra_cells)
 
     def __call__(self, x0):
-        feats = cell_features(self.unet, self.scheduler, x0, self.cot, [self.col],
-                              self.noise_bank, self.pooling)[self.col]
-        return self.head(feats)
+        cells = self.cells
+        # One forward per timestep reads all of its cells' layers.
+        by_t = {}
+        for name, t in cells:
+            by_t.setdefault(t, []).append(name)
+        feats = {}
+        for t, names in by_t.items():
+            for name, f in cell_features(self.unet, self.scheduler, x0, t, names,
+                                         self.noise_bank, self.pooling).items():
+                feats[(name, t)] = f
+        return self.head(*(feats[cell] for cell in cells))
 
     @torch.no_grad()
     def embed(self, X, batch_size, device):
@@ -158,7 +207,7 @@ class ClusteringModel:
         The fine-tuned U-Net, in eval mode.
     scheduler : diffusers scheduler
         Its noise schedule (``add_noise`` noises the images at ``cot``).
-    head : FeatureHead
+    head : FeatureHead or PooledHead
         The projection of COL/COT features to the clustering space.
     noise_bank : torch.Tensor
         The fixed noise draws every image is embedded with.
@@ -170,22 +219,32 @@ class ClusteringModel:
         The centres, in the clustering space.
     alpha : float
         Degrees of freedom of the Student-t kernel of the soft assignments.
+    extra_cells : tuple of (str, int)
+        The cells pooled with COL/COT into the clustering space (the
+        estimator's ``n_cells``), whose blocks follow COL/COT's in ``head``
+        (a :class:`PooledHead`); empty for COL/COT alone.
     """
 
     layout: object
     unet: object
     scheduler: object
-    head: FeatureHead
+    head: nn.Module
     noise_bank: torch.Tensor
     col: str
     cot: int
     pooling: object
     cluster_centers: np.ndarray
     alpha: float
+    extra_cells: tuple = ()
 
     @property
     def n_components(self):
-        return int(self.head.components.shape[0])
+        return self.head.n_components
+
+    @property
+    def cells(self):
+        """The cells of the clustering space, COL/COT first."""
+        return [(self.col, self.cot), *self.extra_cells]
 
     def images(self, X2d):
         """Flat rows, checked as in fit, as the U-Net's image tensor."""
@@ -203,7 +262,7 @@ class ClusteringModel:
                 with _DEVICE_MOVE_LOCK:
                     module.to(device)
         return Embedder(self.unet, self.scheduler, self.head, self.col, self.cot,
-                        self.noise_bank.to(device), self.pooling)
+                        self.noise_bank.to(device), self.pooling, self.extra_cells)
 
     def embed(self, X_img, batch_size, device):
         """The clustering-space embedding of the image tensor ``X_img`` (CPU)."""

@@ -1,6 +1,6 @@
 """Saving a fitted estimator to a folder that loads without unpickling.
 
-Format (``FORMAT_VERSION`` 3), one folder:
+Format (``FORMAT_VERSION`` 4), one folder:
 
 - ``unet/``: the fitted U-Net, written by diffusers' ``save_pretrained``
   (``config.json`` and ``diffusion_pytorch_model.safetensors``);
@@ -10,7 +10,11 @@ Format (``FORMAT_VERSION`` 3), one folder:
 - ``arrays.safetensors``: every fitted array (centres, search table, noise
   bank, projection, input scaling, labels), read by ``safetensors.numpy``;
   the input scaling has one value per channel of an image from format 3
-  on (``layout.scaling``), one for the whole image before;
+  on (``layout.scaling``), one for the whole image before; from format 4
+  on, a clustering space pooled from several cells (``fitted.cells_``)
+  has one projection per cell, the first as ``head_mean`` and
+  ``head_components`` and cell ``i`` as ``head_mean.i`` and
+  ``head_components.i``;
 - ``estimator.json``: the format version, the skdiec version, the
   constructor parameters, the fitted scalars and names, and (optional:
   absent in the first format-1 folders) ``checksums``, the SHA-256 of every
@@ -41,14 +45,16 @@ import torch
 
 from ._model import FIT_RECORD
 
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 # Format 1's names: the estimator's fitted attributes (the model's and the
 # fit's record, :data:`skdiec._model.FIT_RECORD`) and the model's other parts.
 _ARRAYS = ("cluster_centers_",) + tuple(n for n, kind in FIT_RECORD.items() if kind == "array")
 _SCALARS = ("col_", "cot_", "n_components_", "n_features_in_") + tuple(
     n for n, kind in FIT_RECORD.items() if kind == "json")
+# Fitted fields added since format 1, by the format that added them.
+_SCALARS_ADDED = {"cells_": 4}
 _OTHER_ARRAYS = ("head_mean", "head_components", "noise_bank", "layout_offset", "layout_scale")
 _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_names_in_",
               "layout"}
@@ -58,7 +64,8 @@ _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_n
 # pretrain_batch_size: see params_added_since). Any other parameter missing
 # is an error, never a silent default.
 _ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None,
-                 "scheduler": None, "channel_axis": "auto", "pretrain_batch_size": None}
+                 "scheduler": None, "channel_axis": "auto", "pretrain_batch_size": None,
+                 "n_cells": 1}
 
 # What a save writes: only a folder holding nothing else is replaced by a save.
 _ENTRIES = {"unet", "scheduler", "arrays.safetensors", "estimator.json"}
@@ -125,9 +132,11 @@ def save(est, path):
     model = est._model
     layout = model.layout
     arrays = {name: np.asarray(getattr(est, name)) for name in _ARRAYS}
+    for i, block in enumerate(model.head.blocks):
+        suffix = f".{i}" if i else ""
+        arrays["head_mean" + suffix] = block.mean.detach().cpu().numpy()
+        arrays["head_components" + suffix] = block.components.detach().cpu().numpy()
     arrays.update({
-        "head_mean": model.head.mean.detach().cpu().numpy(),
-        "head_components": model.head.components.detach().cpu().numpy(),
         "noise_bank": model.noise_bank.detach().cpu().numpy(),
         "layout_offset": np.atleast_1d(layout.offset).astype(np.float64),
         "layout_scale": np.atleast_1d(layout.scale).astype(np.float64),
@@ -185,7 +194,7 @@ def _metadata(est):
         "format_version": FORMAT_VERSION,
         "skdiec_version": __version__,
         "params": jsonable(params),
-        "fitted": {name: jsonable(getattr(est, name)) for name in _SCALARS},
+        "fitted": {name: jsonable(getattr(est, name)) for name in _SCALARS + tuple(_SCALARS_ADDED)},
         "feature_names_in_": feature_names,
         "layout": {"kind": layout.kind, "image_shape": jsonable(layout.image_shape),
                    "padded_shape": jsonable(layout.padded_shape),
@@ -258,7 +267,7 @@ def checksums(folder):
 def load(cls, path, device="cpu"):
     from . import _backbone, _features
     from ._input import InputLayout
-    from ._model import ClusteringModel, FeatureHead
+    from ._model import ClusteringModel, FeatureHead, make_head
 
     path = Path(path)
     meta_file = path / "estimator.json"
@@ -286,7 +295,7 @@ def load(cls, path, device="cpu"):
 
     est = _estimator_from_params(cls, meta, device)
     lay = _read_layout(meta, version)
-    fit = _read_fitted(meta, est, lay)
+    fit = _read_fitted(meta, est, lay, version)
     names = meta.get("feature_names_in_")
     if names is not None and not (isinstance(names, list) and len(names) == fit["n_features_in_"]
                                   and all(isinstance(v, str) for v in names)):
@@ -300,20 +309,25 @@ def load(cls, path, device="cpu"):
     if unknown:
         meta.fail("fitted.col_/search_layers_", f"name layer(s) {unknown} that unet/ does "
                   f"not have (it has {layer_names})")
-    head = FeatureHead(arrays["head_mean"], arrays["head_components"])
+    cells = [tuple(cell) for cell in fit["cells_"]]
+    heads = [FeatureHead(arrays[mean], arrays[components])
+             for mean, components in _head_arrays(len(cells))]
     bank = torch.from_numpy(arrays["noise_bank"])
     scheduler = _read_scheduler(path) if version >= 2 else _backbone.make_scheduler()
-    _check_feature_size(unet, scheduler, bank, fit, est.pooling, arrays["head_mean"].shape[0])
+    for cell, (mean, _) in zip(cells, _head_arrays(len(cells))):
+        _check_feature_size(unet, scheduler, bank, cell, est.pooling, mean,
+                            arrays[mean].shape[0])
 
     offset, scale = arrays["layout_offset"], arrays["layout_scale"]
     if lay["scaling"] == "image":
         offset, scale = np.array(offset[0]), np.array(scale[0])
     layout = InputLayout(lay["kind"], tuple(lay["image_shape"]), tuple(lay["padded_shape"]),
                          offset, scale)
-    model = ClusteringModel(layout=layout, unet=unet.eval(), scheduler=scheduler, head=head,
-                            noise_bank=bank, col=fit["col_"], cot=fit["cot_"],
-                            pooling=est.pooling, cluster_centers=arrays["cluster_centers_"],
-                            alpha=est.alpha)
+    model = ClusteringModel(layout=layout, unet=unet.eval(), scheduler=scheduler,
+                            head=make_head(heads), noise_bank=bank, col=fit["col_"],
+                            cot=fit["cot_"], pooling=est.pooling,
+                            cluster_centers=arrays["cluster_centers_"], alpha=est.alpha,
+                            extra_cells=tuple(cells[1:]))
     est.n_features_in_ = fit["n_features_in_"]
     if names is not None:
         est.feature_names_in_ = np.asarray(names, dtype=object)
@@ -481,12 +495,31 @@ def _read_layout(meta, version):
     return lay
 
 
-def _read_fitted(meta, est, lay):
-    meta.keys("fitted", _SCALARS)
+def _head_arrays(n_cells):
+    """The names of the projection arrays of each of ``n_cells`` cells."""
+    return [(f"head_mean.{i}", f"head_components.{i}") if i else
+            ("head_mean", "head_components") for i in range(n_cells)]
+
+
+def _read_fitted(meta, est, lay, version):
+    added = [name for name, since in _SCALARS_ADDED.items() if version >= since]
+    meta.keys("fitted", _SCALARS + tuple(added))
     fit = dict(meta.get("fitted"))
     meta.string("fitted.col_")
     meta.integer("fitted.cot_", 0, 999)
-    meta.integer("fitted.n_components_", 1, est.n_components)
+    if "cells_" not in fit:  # before format 4: COL/COT alone
+        fit["cells_"] = [[fit["col_"], fit["cot_"]]]
+    cells = fit["cells_"]
+    if not (isinstance(cells, list) and 1 <= len(cells) <= est.n_cells
+            and all(isinstance(c, list) and len(c) == 2 and isinstance(c[0], str)
+                    and type(c[1]) is int and 0 <= c[1] <= 999 for c in cells)  # noqa: E721
+            and len({tuple(c) for c in cells}) == len(cells)):
+        meta.fail("fitted.cells_", f"must be a list of 1 to {est.n_cells} (params.n_cells) "
+                  f"distinct [layer, timestep] pairs; got {cells!r:.60}")
+    if cells[0] != [fit["col_"], fit["cot_"]]:
+        meta.fail("fitted.cells_", f"must start with COL/COT [{fit['col_']!r}, {fit['cot_']}]; "
+                  f"got {cells[0]!r:.60}")
+    meta.integer("fitted.n_components_", 1, est.n_components * len(cells))
     meta.integer("fitted.n_iter_", 0)
     c, h, w = lay["image_shape"]
     n_features = meta.integer("fitted.n_features_in_", 1,
@@ -500,6 +533,8 @@ def _read_fitted(meta, est, lay):
                   f"got {layers!r:.60}")
     if fit["col_"] not in layers:
         meta.fail("fitted.col_", f"{fit['col_']!r} is not one of fitted.search_layers_")
+    if any(name not in layers for name, _ in cells):
+        meta.fail("fitted.cells_", "names a layer that is not one of fitted.search_layers_")
     losses = fit["pretrain_loss_"]
     if not (isinstance(losses, list) and all(_is_number(v) for v in losses)):
         meta.fail("fitted.pretrain_loss_", "must be a list of numbers")
@@ -524,14 +559,15 @@ def _read_arrays(path, est, lay, fit):
         arrays = load_file(str(file))
     except Exception as exc:  # safetensors raises its own error types
         raise SavedModelError(f"arrays.safetensors: cannot be read ({exc}).") from exc
-    missing = sorted(set(_ARRAYS + _OTHER_ARRAYS) - set(arrays))
-    unknown = sorted(set(arrays) - set(_ARRAYS + _OTHER_ARRAYS))
+    heads = _head_arrays(len(fit["cells_"]))
+    expected = set(_ARRAYS + _OTHER_ARRAYS).union(*heads)
+    missing = sorted(expected - set(arrays))
+    unknown = sorted(set(arrays) - expected)
     if missing or unknown:
         raise SavedModelError(f"arrays.safetensors: {(missing or unknown)[0]} is "
                               f"{'missing' if missing else 'not an array of this format'}.")
     k, n_comp = est.n_clusters, fit["n_components_"]
     n_labels = arrays["labels_"].shape[0] if arrays["labels_"].ndim == 1 else -1
-    n_feat = arrays["head_mean"].shape[0] if arrays["head_mean"].ndim == 1 else -1
     c = lay["image_shape"][0]
     n_scaling = {"image": 1, "channel": c, "column": fit["n_features_in_"]}[lay["scaling"]]
     # name: (dtype kind, shape, must be finite, allowed value range)
@@ -541,12 +577,15 @@ def _read_arrays(path, est, lay, fit):
         "search_timesteps_": ("iu", (None,), True, (0, 999)),
         "labels_": ("iu", (None,), True, (0, k - 1)),
         "init_labels_": ("iu", (n_labels,), True, (0, k - 1)),
-        "head_mean": ("f", (None,), True, None),
-        "head_components": ("f", (n_comp, n_feat), True, None),
         "noise_bank": ("f", (est.n_noise_draws, c, *lay["padded_shape"]), True, None),
         "layout_offset": ("f", (n_scaling,), True, None),
         "layout_scale": ("f", (n_scaling,), True, None),
     }
+    for mean, components in heads:
+        n_feat = arrays[mean].shape[0] if arrays[mean].ndim == 1 else -1
+        # COL/COT alone has all n_components_; pooled cells share them (below).
+        spec[mean] = ("f", (None,), True, None)
+        spec[components] = ("f", (n_comp if len(heads) == 1 else None, n_feat), True, None)
     for name, (kinds, shape, finite, bounds) in spec.items():
         a = arrays[name]
         where = f"arrays.safetensors: {name}"
@@ -565,8 +604,14 @@ def _read_arrays(path, est, lay, fit):
         raise SavedModelError("arrays.safetensors: search_scores_ has "
                               f"{arrays['search_scores_'].shape[1]} columns but "
                               f"search_timesteps_ {arrays['search_timesteps_'].shape[0]} values.")
-    arrays["head_mean"] = arrays["head_mean"].astype(np.float32)
-    arrays["head_components"] = arrays["head_components"].astype(np.float32)
+    block_sizes = [arrays[components].shape[0] for _, components in heads]
+    if sum(block_sizes) != n_comp or max(block_sizes) > est.n_components:
+        raise SavedModelError(f"arrays.safetensors: the cells' head_components have "
+                              f"{block_sizes} rows; expected at most {est.n_components} "
+                              f"(params.n_components) each and {n_comp} in all "
+                              "(fitted.n_components_).")
+    for name in (name for pair in heads for name in pair):
+        arrays[name] = arrays[name].astype(np.float32)
     arrays["noise_bank"] = arrays["noise_bank"].astype(np.float32)
     return arrays
 
@@ -609,19 +654,20 @@ def _read_scheduler(path):
                               f"{exc}).") from exc
 
 
-def _check_feature_size(unet, scheduler, bank, fit, pooling, n_features):
-    """One forward on a blank image: the head must take what COL/COT gives."""
+def _check_feature_size(unet, scheduler, bank, cell, pooling, mean_name, n_features):
+    """One forward on a blank image: the head of ``cell`` (its mean the array
+    ``mean_name``) must take what the cell gives."""
     from ._features import cell_features
 
+    layer, t = cell
     x = torch.zeros((1,) + tuple(bank.shape[1:]))
     try:
         with torch.no_grad():
-            feats = cell_features(unet.eval(), scheduler, x, fit["cot_"], [fit["col_"]], bank,
-                                  pooling)[fit["col_"]]
+            feats = cell_features(unet.eval(), scheduler, x, t, [layer], bank, pooling)[layer]
     except (RuntimeError, ValueError) as exc:
         raise SavedModelError(f"unet/: cannot embed images of the saved layout ({exc}).") from exc
     if feats.shape[1] != n_features:
         raise SavedModelError(
-            f"arrays.safetensors: head_mean has {n_features} values, but layer "
-            f"{fit['col_']!r} of unet/ with pooling={pooling!r} gives {feats.shape[1]} "
+            f"arrays.safetensors: {mean_name} has {n_features} values, but layer "
+            f"{layer!r} of unet/ with pooling={pooling!r} gives {feats.shape[1]} "
             "features.")

@@ -250,6 +250,26 @@ def consensus_of_each(partitions):
     return scores
 
 
+def best_cells(result, coarse, n_cells):
+    """COL/COT, then the ``n_cells - 1`` best-scoring other cells of the
+    coarse grid (the timesteps ``coarse`` that every layer was scored at),
+    best first; ties go to the earlier layer, then the earlier timestep.
+
+    These are the cells whose features make a pooled clustering space
+    (the estimator's ``n_cells``): each cell sees the images at one depth
+    and one noise level, and the best few of them, which no single cell
+    is, are less at the mercy of one cell's score on one subset.
+    """
+    first = (result.col, int(result.cot))
+    coarse = {int(t) for t in coarse}
+    ranked = sorted((-result.scores[i, j], i, j)
+                    for i in range(len(result.layers)) for j, t in enumerate(result.timesteps)
+                    if int(t) in coarse and np.isfinite(result.scores[i, j])
+                    and (result.layers[i], int(t)) != first)
+    return [first] + [(result.layers[i], int(result.timesteps[j]))
+                      for _, i, j in ranked[:max(0, n_cells - 1)]]
+
+
 def refine_timesteps(coarse, best, n_refine, t_max):
     """At least ``n_refine`` new timesteps, evenly spaced between the
     neighbours of ``best`` in the sorted ``coarse`` grid (all the interval

@@ -33,6 +33,8 @@ class Start:
     noise_bank: torch.Tensor  # (n_noise_draws, C, H, W), on the CPU
     search: _search.SearchResult
     subset: np.ndarray  # rows the search scored cells on, sorted
+    cells: list  # [(layer, t)] of the clustering space, COL/COT first
+    head: torch.nn.Module  # their features to the clustering space
     embedding: torch.Tensor  # (n_samples, k): all images at COL/COT, CPU, float32
     labels: np.ndarray  # the initial partition
     centers: np.ndarray  # its centres in the clustering space
@@ -42,11 +44,11 @@ class Start:
 
 def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refine,
                search_n_samples, score, init, n_noise_draws, pooling, n_components,
-               batch_size, max_timestep, noise_seed, subset_seed, search_seed, init_seed,
-               device, verbose):
+               n_cells, batch_size, max_timestep, noise_seed, subset_seed, search_seed,
+               init_seed, device, verbose):
     """Draw the noise bank, search COL/COT on a subset, embed all images there
-    (noised by ``scheduler``) and partition them (see the estimator's
-    parameters of these names)."""
+    (noised by ``scheduler``; with ``n_cells`` > 1, at the best cells pooled)
+    and partition them (see the estimator's parameters of these names)."""
     tic = time.perf_counter()
     n_samples = images.shape[0]
     noise_bank = torch.randn((n_noise_draws,) + tuple(images.shape[1:]),
@@ -61,14 +63,45 @@ def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refi
     search_s = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    head = _model.FeatureHead(result.projection_mean, result.projection_components).to(device)
-    embedder = _model.Embedder(unet, scheduler, head, result.col, result.cot,
-                               noise_bank.to(device), pooling)
+    cells = _search.best_cells(result, timesteps, n_cells)
+    if len(cells) == 1:
+        head = _model.FeatureHead(result.projection_mean, result.projection_components)
+    else:
+        head = pooled_head(unet, scheduler, images[subset], cells, noise_bank.to(device),
+                           pooling=pooling, n_components=n_components, batch_size=batch_size,
+                           random_state=search_seed, device=device)
+    embedder = _model.Embedder(unet, scheduler, head.to(device), *cells[0],
+                               noise_bank.to(device), pooling, cells[1:])
     Z = embedder.embed(images, batch_size, device)
     labels, centers = _init.initial_partition(Z.numpy().astype(np.float64), n_clusters, init,
                                               np.random.RandomState(init_seed))
-    return Start(noise_bank, result, subset, Z, labels, centers, search_s,
+    return Start(noise_bank, result, subset, cells, head.cpu(), Z, labels, centers, search_s,
                  time.perf_counter() - tic)
+
+
+def pooled_head(unet, scheduler, images, cells, noise_bank, *, pooling, n_components,
+                batch_size, random_state, device):
+    """The head of a clustering space pooled from ``cells``: each cell's
+    features of ``images`` (the search's subset) projected on their leading
+    ``n_components`` principal components, as the search projects a cell,
+    and divided by the projection's root mean squared norm on ``images``.
+
+    The division makes every cell weigh alike in the distances that UMAP,
+    k-means and the soft assignments measure, whatever the scale of its
+    layer's activations at its noise level.
+    """
+    by_t = {}
+    for name, t in cells:
+        by_t.setdefault(t, []).append(name)
+    blocks = {}
+    for t, names in by_t.items():
+        feats = _features.extract_features(unet, scheduler, images, t, names, noise_bank,
+                                           pooling, batch_size, device)
+        for name in names:
+            Z, projection = _search.fit_projection(feats.pop(name), n_components, random_state)
+            rms = max(float(np.sqrt((Z.astype(np.float64) ** 2).sum(axis=1).mean())), 1e-12)
+            blocks[(name, t)] = _model.FeatureHead(projection.mean, projection.components / rms)
+    return _model.make_head([blocks[cell] for cell in cells])
 
 
 def _start_entry(unet, images, scheduler, key, *, device, verbose, **params):
@@ -90,7 +123,9 @@ def _digest(start):
               "labels": start.labels, "centers": start.centers, "subset": start.subset,
               "scores": start.search.scores,
               "projection_mean": start.search.projection_mean,
-              "projection_components": start.search.projection_components}
+              "projection_components": start.search.projection_components,
+              "cells": np.array([f"{name}@{t}" for name, t in start.cells])}
+    arrays.update({f"head.{key}": value for key, value in start.head.state_dict().items()})
     return _backbone.state_sha256(arrays)
 
 

@@ -53,7 +53,7 @@ def test_rows_with_feature_names_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(df), est.predict(df))
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 4])
 def test_committed_fixture_still_loads_and_predicts_the_same(version):
     folder = FIXTURE.parent / f"diec_format{version}"
     expected = np.load(folder / "expected.npz")
@@ -66,6 +66,9 @@ def test_committed_fixture_still_loads_and_predicts_the_same(version):
     assert schedule == ("linear" if version == 1 else "squaredcos_cap_v2")
     # Saved before pretrain_batch_size: they pretrained with train_batch_size.
     assert est.pretrain_batch_size == est.train_batch_size == 64
+    # Format 4 pools two cells; earlier formats cluster at COL/COT alone.
+    assert est.cells_[0] == (est.col_, est.cot_)
+    assert len(est.cells_) == est.n_cells == (2 if version == 4 else 1)
 
 
 def test_unfitted_callable_and_missing(tmp_path, fitted):
