@@ -164,6 +164,15 @@ def cell_features(unet, scheduler, x0, t, names, noise_bank, pooling):
     }
 
 
+def by_timestep(cells):
+    """The layers of the (layer, timestep) ``cells`` grouped by timestep, in
+    the cells' order: one forward per timestep reads all of its layers."""
+    layers = {}
+    for name, t in cells:
+        layers.setdefault(t, []).append(name)
+    return layers
+
+
 @torch.no_grad()
 def extract_features(unet, scheduler, X, t, names, noise_bank, pooling, batch_size,
                      device):

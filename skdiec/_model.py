@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._features import cell_features, images_per_forward
+from ._features import by_timestep, cell_features, images_per_forward
 from ._torch_utils import map_batches
 
 # What a fit records besides the model (diagnostics and the training
@@ -164,17 +164,12 @@ class Embedder:
                         self.noise_bank[rows], self.pooling, self.extra_cells)
 
     def __call__(self, x0):
-        cells = self.cells
-        # One forward per timestep reads all of its cells' layers.
-        by_t = {}
-        for name, t in cells:
-            by_t.setdefault(t, []).append(name)
         feats = {}
-        for t, names in by_t.items():
+        for t, names in by_timestep(self.cells).items():
             for name, f in cell_features(self.unet, self.scheduler, x0, t, names,
                                          self.noise_bank, self.pooling).items():
                 feats[(name, t)] = f
-        return self.head(*(feats[cell] for cell in cells))
+        return self.head(*(feats[cell] for cell in self.cells))
 
     @torch.no_grad()
     def embed(self, X, batch_size, device):
@@ -208,7 +203,7 @@ class ClusteringModel:
     scheduler : diffusers scheduler
         Its noise schedule (``add_noise`` noises the images at ``cot``).
     head : FeatureHead or PooledHead
-        The projection of COL/COT features to the clustering space.
+        The projection of the cells' features to the clustering space.
     noise_bank : torch.Tensor
         The fixed noise draws every image is embedded with.
     col, cot : str, int

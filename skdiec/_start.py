@@ -90,11 +90,8 @@ def pooled_head(unet, scheduler, images, cells, noise_bank, *, pooling, n_compon
     k-means and the soft assignments measure, whatever the scale of its
     layer's activations at its noise level.
     """
-    by_t = {}
-    for name, t in cells:
-        by_t.setdefault(t, []).append(name)
     blocks = {}
-    for t, names in by_t.items():
+    for t, names in _features.by_timestep(cells).items():
         feats = _features.extract_features(unet, scheduler, images, t, names, noise_bank,
                                            pooling, batch_size, device)
         for name in names:

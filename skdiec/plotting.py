@@ -105,7 +105,8 @@ def plot_cluster_samples(est, X, *, n_per_cluster=8, proba=None, image_height=1.
 def plot_search_scores(est, *, ax=None, cmap="viridis"):
     """Heat map of the COL/COT search: layers x timesteps, COL/COT marked.
 
-    Cells the two-stage search did not evaluate are left blank.
+    Cells the two-stage search did not evaluate are left blank. COL/COT is
+    boxed in red, and the cells pooled with it (``n_cells``) in dashed red.
 
     Parameters
     ----------
@@ -143,10 +144,15 @@ def plot_search_scores(est, *, ax=None, cmap="viridis"):
     ax.set_yticks(range(len(est.search_layers_)), est.search_layers_)
     ax.set_xlabel("timestep")
     ax.set_ylabel("layer")
-    i = est.search_layers_.index(est.col_)
-    j = list(est.search_timesteps_).index(est.cot_)
-    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
-    ax.set_title(f"COL={est.col_}, COT={est.cot_}")
+    # COL/COT in a red box; the cells pooled with it (n_cells) in dashed ones.
+    for number, (layer, t) in enumerate(est.cells_):
+        i = est.search_layers_.index(layer)
+        j = list(est.search_timesteps_).index(t)
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red",
+                                   lw=2 if number == 0 else 1.2,
+                                   ls="-" if number == 0 else "--"))
+    pooled = f" (+{len(est.cells_) - 1} pooled cells)" if len(est.cells_) > 1 else ""
+    ax.set_title(f"COL={est.col_}, COT={est.cot_}{pooled}")
     ax.figure.colorbar(image, ax=ax, label=f"clusterability ({est.search_score})"
                        if isinstance(est.search_score, str) else "clusterability")
     return ax

@@ -102,3 +102,16 @@ def test_changing_n_cells_after_fit_is_refused(pooled_fit, digits):
     est.set_params(n_cells=1)
     with pytest.raises(ValueError, match="n_cells"):
         est.predict(X)
+
+
+def test_heat_map_boxes_every_pooled_cell(pooled_fit):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from skdiec.plotting import plot_search_scores
+
+    ax = plot_search_scores(pooled_fit)
+    corners = [box.get_xy() for box in ax.patches]
+    assert corners == [(list(pooled_fit.search_timesteps_).index(t) - 0.5,
+                        pooled_fit.search_layers_.index(layer) - 0.5)
+                       for layer, t in pooled_fit.cells_]
+    assert [box.get_linestyle() for box in ax.patches] == ["-", "--", "--"]
