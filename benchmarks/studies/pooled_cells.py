@@ -2,6 +2,7 @@
 cluster better than at COL/COT alone?
 
     python benchmarks/studies/pooled_cells.py DATASET SEEDS MEMORY_DIR [--out FILE.jsonl]
+    python benchmarks/studies/pooled_cells.py --render FILE.jsonl
 
 For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the backbone
 that ``run.py --reuse-backbone`` or ``suite.py`` kept there (the script
@@ -20,7 +21,9 @@ norm, so that every cell weighs alike; the blocks are concatenated. All
 images are embedded batch by batch, and the start's own method
 (``_init.initial_partition``, UMAP + k-means chosen by modularity, with the
 fit's start seed) partitions them. The classes only score: ACC and NMI of
-each start, one JSON line per (seed, rule).
+each start, one JSON line per (seed, rule). ``--render`` prints them as a
+Markdown table: per dataset and rule, the ACC of each seed and the mean
+ACC / NMI.
 """
 
 import argparse
@@ -96,7 +99,37 @@ def pooled_space(est, images, subset, cells):
     return np.hstack([blocks[cell] for cell in cells])
 
 
+RULES = ("col_cot", "cells3", "cells5", "timesteps3")
+
+
+def render(path):
+    runs = {}
+    for line in open(path):
+        row = json.loads(line)
+        runs.setdefault(row["dataset"], {}).setdefault(row["rule"], {})[row["seed"]] = row
+    out = ["| dataset | " + " | ".join(f"{r}: ACC per seed; mean ACC / NMI" for r in RULES)
+           + " | mean gain over col_cot (" + ", ".join(RULES[1:]) + ") |",
+           "|---" * (len(RULES) + 2) + "|"]
+    for dataset, by_rule in runs.items():
+        cells, means = [], {}
+        for rule in RULES:
+            rows = [by_rule.get(rule, {})[s] for s in sorted(by_rule.get(rule, {}))]
+            if not rows:
+                cells.append("")
+                continue
+            means[rule] = np.mean([r["acc"] for r in rows])
+            cells.append(", ".join(f"{r['acc']:.3f}" for r in rows)
+                         + f"; {means[rule]:.3f} / {np.mean([r['nmi'] for r in rows]):.3f}")
+        gains = ", ".join(f"{means[r] - means['col_cot']:+.3f}" for r in RULES[1:]
+                          if r in means and "col_cot" in means)
+        out.append(f"| {dataset} | " + " | ".join(cells) + f" | {gains} |")
+    return "\n".join(out)
+
+
 def main():
+    if sys.argv[1:2] == ["--render"]:
+        print(render(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
     parser.add_argument("seeds")
