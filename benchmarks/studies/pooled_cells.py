@@ -1,7 +1,7 @@
 """Pooling the search's best cells into one clustering space: does the start
 cluster better than at COL/COT alone?
 
-    python benchmarks/studies/pooled_cells.py DATASET SEEDS MEMORY_DIR [--out FILE.jsonl]
+    python benchmarks/studies/pooled_cells.py DATASET SEEDS MEMORY_DIR [--out F] [--rules R,...]
     python benchmarks/studies/pooled_cells.py --render FILE.jsonl
 
 For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the backbone
@@ -135,6 +135,9 @@ def main():
     parser.add_argument("seeds")
     parser.add_argument("memory")
     parser.add_argument("--out")
+    parser.add_argument("--rules", default=",".join(RULES[1:]),
+                        help="the pooling rules to run, comma-separated (COL/COT alone is "
+                             "the fit's own start, always reported)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     X, y = load_for_fit(args.dataset)
@@ -155,6 +158,8 @@ def main():
         init_seed = _seeding.int_seed(_seeding.phase_seeds(seed).init)
         rows = [("col_cot", [(est.col_, int(est.cot_))], est.init_labels_, fit_s)]
         for rule, cells in rules(est).items():
+            if rule not in args.rules.split(","):
+                continue
             tic = time.perf_counter()
             Z = pooled_space(est, images, subset, cells)
             labels, _ = _init.initial_partition(Z, k, "umap", np.random.RandomState(init_seed))
