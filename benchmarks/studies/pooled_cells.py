@@ -1,7 +1,8 @@
 """Pooling the search's best cells into one clustering space: does the start
 cluster better than at COL/COT alone?
 
-    python benchmarks/studies/pooled_cells.py DATASET SEEDS MEMORY_DIR [--out FILE.jsonl]
+    python benchmarks/studies/pooled_cells.py DATASET SEEDS MEMORY_DIR [--out F] [--rules R,...]
+    python benchmarks/studies/pooled_cells.py --render FILE.jsonl
 
 For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the backbone
 that ``run.py --reuse-backbone`` or ``suite.py`` kept there (the script
@@ -20,7 +21,9 @@ norm, so that every cell weighs alike; the blocks are concatenated. All
 images are embedded batch by batch, and the start's own method
 (``_init.initial_partition``, UMAP + k-means chosen by modularity, with the
 fit's start seed) partitions them. The classes only score: ACC and NMI of
-each start, one JSON line per (seed, rule).
+each start, one JSON line per (seed, rule). ``--render`` prints them as a
+Markdown table: per dataset and rule, the ACC of each seed, the mean ACC /
+NMI and the mean gain in ACC over COL/COT alone on the same seeds.
 """
 
 import argparse
@@ -96,12 +99,47 @@ def pooled_space(est, images, subset, cells):
     return np.hstack([blocks[cell] for cell in cells])
 
 
+RULES = ("col_cot", "cells3", "cells5", "timesteps3")
+
+
+def render(path):
+    runs = {}
+    for line in open(path):
+        row = json.loads(line)
+        runs.setdefault(row["dataset"], {}).setdefault(row["rule"], {})[row["seed"]] = row
+    out = ["| dataset | " + " | ".join(RULES) + " |", "|---" * (len(RULES) + 1) + "|"]
+    for dataset, by_rule in runs.items():
+        base = by_rule.get("col_cot", {})
+        cells = []
+        for rule in RULES:
+            rows = by_rule.get(rule, {})
+            if not rows:
+                cells.append("")
+                continue
+            text = (", ".join(f"{rows[s]['acc']:.3f}" for s in sorted(rows))
+                    + f"; {np.mean([r['acc'] for r in rows.values()]):.3f}"
+                    + f" / {np.mean([r['nmi'] for r in rows.values()]):.3f}")
+            # Paired: over the seeds that ran both this rule and COL/COT alone.
+            gain = [row["acc"] - base[s]["acc"] for s, row in rows.items() if s in base]
+            if rule != "col_cot" and gain:
+                text += f"; {np.mean(gain):+.3f}"
+            cells.append(text)
+        out.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main():
+    if sys.argv[1:2] == ["--render"]:
+        print(render(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
     parser.add_argument("seeds")
     parser.add_argument("memory")
     parser.add_argument("--out")
+    parser.add_argument("--rules", default=",".join(RULES[1:]),
+                        help="the pooling rules to run, comma-separated (COL/COT alone is "
+                             "the fit's own start, always reported)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     X, y = load_for_fit(args.dataset)
@@ -122,6 +160,8 @@ def main():
         init_seed = _seeding.int_seed(_seeding.phase_seeds(seed).init)
         rows = [("col_cot", [(est.col_, int(est.cot_))], est.init_labels_, fit_s)]
         for rule, cells in rules(est).items():
+            if rule not in args.rules.split(","):
+                continue
             tic = time.perf_counter()
             Z = pooled_space(est, images, subset, cells)
             labels, _ = _init.initial_partition(Z, k, "umap", np.random.RandomState(init_seed))
