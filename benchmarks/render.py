@@ -288,11 +288,14 @@ def plot_search(row, path, title):
     class SearchRecord(DiEC):
         """An estimator holding only what the plot reads: the line's search."""
 
-        col_ = cot_ = None  # plain attributes here, not the fitted model's
+        col_ = cot_ = cells_ = None  # plain attributes here, not the fitted model's
 
     est = SearchRecord(search_score=row["params"]["search_score"])
+    # Lines written before n_cells name COL/COT alone.
+    cells = [tuple(cell) for cell in row.get("cells", [[row["col"], row["cot"]]])]
     vars(est).update(search_scores_=scores, search_layers_=layers,
-                     search_timesteps_=np.array(timesteps), col_=row["col"], cot_=row["cot"])
+                     search_timesteps_=np.array(timesteps), col_=row["col"], cot_=row["cot"],
+                     cells_=cells)
     ax = plot_search_scores(est)
     ax.set_title(title, fontsize=9)
     path = Path(path)

@@ -200,6 +200,7 @@ INVALID_PARAMS = [
     ("n_noise_draws", 0),
     ("pooling", "median"), ("pooling", 0),
     ("n_components", 0),
+    ("n_cells", 0),
     ("alpha", 0.0), ("alpha", np.nan),
     ("max_iter", -1), ("max_iter", "never"),
     ("update_interval", 0),
