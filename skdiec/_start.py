@@ -35,7 +35,7 @@ class Start:
     subset: np.ndarray  # rows the search scored cells on, sorted
     cells: list  # [(layer, t)] of the clustering space, COL/COT first
     head: torch.nn.Module  # their features to the clustering space
-    embedding: torch.Tensor  # (n_samples, k): all images at COL/COT, CPU, float32
+    embedding: torch.Tensor  # (n_samples, k): all images at the cells, CPU, float32
     labels: np.ndarray  # the initial partition
     centers: np.ndarray  # its centres in the clustering space
     search_s: float

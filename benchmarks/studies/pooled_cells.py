@@ -49,35 +49,27 @@ N_COMPONENTS = 32
 BATCH = 512
 
 
-def coarse_cells(est):
-    """Every cell of the timesteps that all layers were scored at, with its score."""
-    scores, steps = est.search_scores_, est.search_timesteps_
-    coarse = [j for j in range(steps.size) if np.isfinite(scores[:, j]).all()]
-    return {(name, int(steps[j])): scores[i, j]
-            for i, name in enumerate(est.search_layers_) for j in coarse}
-
-
 def rules(est):
-    """The pooled cells of each rule, COL/COT first."""
-    first = (est.col_, int(est.cot_))
-    coarse = coarse_cells(est)
-    others = sorted((c for c in coarse if c != first), key=lambda c: -coarse[c])
+    """The pooled cells of each rule, COL/COT first. ``cells3`` and
+    ``cells5`` are the library's own rule (:func:`skdiec._search.best_cells`)
+    on the timesteps every layer was scored at."""
+    scores, steps = est.search_scores_, est.search_timesteps_
+    result = _search.SearchResult(list(est.search_layers_), steps, scores, est.col_,
+                                  int(est.cot_), 0, None, None)
+    coarse = [int(t) for j, t in enumerate(steps) if np.isfinite(scores[:, j]).all()]
     row = list(est.search_layers_).index(est.col_)
-    col_scores = {int(t): s for t, s in zip(est.search_timesteps_, est.search_scores_[row])
-                  if np.isfinite(s)}
+    col_scores = {int(t): s for t, s in zip(steps, scores[row]) if np.isfinite(s)}
     best_t = sorted(col_scores, key=lambda t: -col_scores[t])
-    return {"cells3": [first] + others[:2], "cells5": [first] + others[:4],
+    return {"cells3": _search.best_cells(result, coarse, 3),
+            "cells5": _search.best_cells(result, coarse, 5),
             "timesteps3": [(est.col_, t) for t in best_t[:3]]}
 
 
 def pooled_space(est, images, subset, cells):
     """All images embedded in the pooled clustering space of ``cells``."""
     model = est._model
-    by_t = {}
-    for name, t in cells:
-        by_t.setdefault(t, []).append(name)
     blocks = {}
-    for t, names in by_t.items():
+    for t, names in _features.by_timestep(cells).items():
         fit = _features.extract_features(model.unet, model.scheduler, images[subset], t, names,
                                          model.noise_bank, est.pooling, 256, "cpu")
         maps = {}
