@@ -45,7 +45,7 @@ for path in sys.argv[1:]:
     row = [path.rsplit("/", 1)[-1], f"{best} ({acc[best]:.3f})"]
     for c in CRITERIA:
         s = score[c]
-        col = max(layers, key=lambda l: np.mean([s[f"{l}@{t}"] for t in COARSE]))
+        col = max(layers, key=lambda layer: np.mean([s[f"{layer}@{t}"] for t in COARSE]))
         cot = max((cell for cell in cells if cell.startswith(col + "@")), key=s.get)
         rho = spearmanr([acc[x] for x in cells], [s[x] for x in cells])[0]
         row.append(f"{cot} ({acc[cot]:.3f}), {rho:.2f}")
