@@ -36,6 +36,7 @@ METHOD_NAMES = {"diec": "DiEC", "kmeans": "k-means on pixels",
                 "diec_silhouette": "DiEC, silhouette search",
                 "diec_modularity": "DiEC, modularity search",
                 "diec_consensus": "DiEC, consensus search",
+                "diec_cells5": "DiEC, five cells pooled",
                 "diec_search2000": "DiEC, search on 2,000 images"}
 
 

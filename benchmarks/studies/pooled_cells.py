@@ -3,6 +3,7 @@ cluster better than at COL/COT alone?
 
     python benchmarks/studies/pooled_cells.py DATASET SEEDS MEMORY_DIR [--out F] [--rules R,...]
     python benchmarks/studies/pooled_cells.py --render FILE.jsonl
+    python benchmarks/studies/pooled_cells.py --render-fits METHOD FILE.jsonl ...
 
 For each seed, ``DiEC(max_iter=0, memory=MEMORY_DIR)`` reads the backbone
 that ``run.py --reuse-backbone`` or ``suite.py`` kept there (the script
@@ -24,6 +25,13 @@ fit's start seed) partitions them. The classes only score: ACC and NMI of
 each start, one JSON line per (seed, rule). ``--render`` prints them as a
 Markdown table: per dataset and rule, the ACC of each seed, the mean ACC /
 NMI and the mean gain in ACC over COL/COT alone on the same seeds.
+
+``--render-fits`` compares whole fits instead: each ``run.py`` line of
+METHOD (e.g. ``diec_cells5``, fitted with ``--load-backbones``) beside the
+default fit (``diec``) that pretrained the same U-Net, matched by the
+U-Net's SHA-256 in the files given. Per dataset: ACC per seed, mean ACC /
+NMI, fine-tuning's mean gain over the start, the seconds after pretraining
+(search, start, fine-tuning, final embedding) and the peak RSS, for both.
 """
 
 import argparse
@@ -120,9 +128,45 @@ def render(path):
     return "\n".join(out)
 
 
+def render_fits(method, paths):
+    default, pooled = {}, {}
+    for path in paths:
+        for line in open(path):
+            row = json.loads(line)
+            if row.get("harness") != "run.py" or row.get("quick"):
+                continue
+            if row["method"] == "diec" and row.get("backbone", "").startswith("own"):
+                default[row["pretrained_sha256"]] = row  # the latest fit on each U-Net
+            elif row["method"] == method:
+                pooled[(row["dataset"], row["seed"])] = row
+    by_dataset = {}
+    for (dataset, seed), row in sorted(pooled.items()):
+        base = default.get(row["pretrained_sha256"])
+        if base is not None:
+            by_dataset.setdefault(dataset, []).append((base, row))
+
+    def summary(rows):
+        later = [r["fit_s"] - r["timings"]["pretrain"] for r in rows]
+        return (", ".join(f"{r['acc']:.3f}" for r in rows)
+                + f"; {np.mean([r['acc'] for r in rows]):.3f}"
+                + f" / {np.mean([r['nmi'] for r in rows]):.3f}"
+                + f"; {np.mean([r['acc'] - r['acc_init'] for r in rows]):+.3f}"
+                + f"; {min(later):.0f}-{max(later):.0f}"
+                + f"; {max(r['peak_rss_mb'] for r in rows):.0f}")
+
+    out = [f"| dataset | diec | {method} |", "|---|---|---|"]
+    for dataset, pairs in by_dataset.items():
+        out.append(f"| {dataset} | {summary([b for b, _ in pairs])} "
+                   f"| {summary([p for _, p in pairs])} |")
+    return "\n".join(out)
+
+
 def main():
     if sys.argv[1:2] == ["--render"]:
         print(render(sys.argv[2]))
+        return
+    if sys.argv[1:2] == ["--render-fits"]:
+        print(render_fits(sys.argv[2], sys.argv[3:]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
