@@ -31,7 +31,8 @@ METHOD (e.g. ``diec_cells5``, fitted with ``--load-backbones``) beside the
 default fit (``diec``) that pretrained the same U-Net, matched by the
 U-Net's SHA-256 in the files given. Per dataset: ACC per seed, mean ACC /
 NMI, fine-tuning's mean gain over the start, the seconds after pretraining
-(search, start, fine-tuning, final embedding) and the peak RSS, for both.
+(search, start, fine-tuning, final embedding; fine-tuning's in brackets)
+and the largest peak RSS in MB, for both.
 """
 
 import argparse
@@ -147,11 +148,13 @@ def render_fits(method, paths):
 
     def summary(rows):
         later = [r["fit_s"] - r["timings"]["pretrain"] for r in rows]
+        tune = [r["timings"]["fine_tune"] for r in rows]
         return (", ".join(f"{r['acc']:.3f}" for r in rows)
                 + f"; {np.mean([r['acc'] for r in rows]):.3f}"
                 + f" / {np.mean([r['nmi'] for r in rows]):.3f}"
                 + f"; {np.mean([r['acc'] - r['acc_init'] for r in rows]):+.3f}"
                 + f"; {min(later):.0f}-{max(later):.0f}"
+                + f" ({min(tune):.0f}-{max(tune):.0f})"
                 + f"; {max(r['peak_rss_mb'] for r in rows):.0f}")
 
     out = [f"| dataset | diec | {method} |", "|---|---|---|"]
