@@ -163,12 +163,17 @@ class Embedder:
         return Embedder(self.unet, self.scheduler, self.head, self.col, self.cot,
                         self.noise_bank[rows], self.pooling, self.extra_cells)
 
-    def __call__(self, x0):
+    def __call__(self, x0, grad_timesteps=None):
+        """The embedding of the image batch ``x0``. With grad enabled, only
+        the forwards at ``grad_timesteps`` (all when None) record it; the
+        other timesteps' features enter as constants."""
         feats = {}
+        grad = torch.is_grad_enabled()
         for t, names in by_timestep(self.cells).items():
-            for name, f in cell_features(self.unet, self.scheduler, x0, t, names,
-                                         self.noise_bank, self.pooling).items():
-                feats[(name, t)] = f
+            with torch.set_grad_enabled(grad and (grad_timesteps is None or t in grad_timesteps)):
+                for name, f in cell_features(self.unet, self.scheduler, x0, t, names,
+                                             self.noise_bank, self.pooling).items():
+                    feats[(name, t)] = f
         return self.head(*(feats[cell] for cell in self.cells))
 
     @torch.no_grad()

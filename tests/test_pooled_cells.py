@@ -58,6 +58,34 @@ def test_pooled_embedding_is_each_cells_embedding_side_by_side():
                                side_by_side(bank[[1]]))
 
 
+def test_fine_tuning_back_propagates_through_col_cot_timestep_only():
+    embedder, X = tiny_embedder()
+    unet, scheduler, bank = embedder.unet, embedder.scheduler, embedder.noise_bank
+    cells = [("mid", 50), ("down.0", 50), ("mid", 10)]
+    heads = [_model.FeatureHead.fit(_features.extract_features(
+        unet, scheduler, X, t, [layer], bank, "flatten", 64, "cpu")[layer].astype(np.float64),
+        3, 0) for layer, t in cells]
+    pooled = _model.Embedder(unet, scheduler, _model.make_head(heads), *cells[0], bank,
+                             "flatten", cells[1:])
+    x = X[:8]
+
+    def grads(block, grad_timesteps):
+        unet.zero_grad(set_to_none=True)
+        Z = pooled(x, grad_timesteps)
+        Z[:, block].pow(2).sum().backward()
+        return [p.grad for p in unet.parameters() if p.grad is not None and p.grad.any()]
+
+    with torch.no_grad():
+        expected = pooled(x)
+    torch.testing.assert_close(pooled(x, (50,)).detach(), expected)
+    # Blocks 0-5 come from the forward at t=50 and carry grad; blocks 6-8
+    # (mid at t=10) enters as a constant unless every timestep is trained.
+    assert grads(slice(0, 3), (50,)) and grads(slice(3, 6), (50,))
+    assert not grads(slice(6, 9), (50,))
+    assert grads(slice(6, 9), None)
+    unet.zero_grad(set_to_none=True)
+
+
 @pytest.fixture(scope="module")
 def pooled_fit(digits):
     X, _ = digits
