@@ -35,20 +35,31 @@ def test_best_cells_are_col_cot_then_the_best_other_coarse_cells():
     assert _search.best_cells(tied, (1, 2), 3) == [("b", 1), ("a", 1), ("a", 2)]
 
 
-def test_pooled_embedding_is_each_cells_embedding_side_by_side():
+# Two cells read by one forward at t=50, one by another at t=10.
+POOLED_CELLS = [("mid", 50), ("down.0", 50), ("mid", 10)]
+
+
+def _pooled_embedder():
+    """An embedder on the tiny U-Net pooling :data:`POOLED_CELLS` (3
+    components each), their heads, and the images."""
     embedder, X = tiny_embedder()
     unet, scheduler, bank = embedder.unet, embedder.scheduler, embedder.noise_bank
-    cells = [("mid", 50), ("down.0", 50), ("mid", 10)]
     heads = [_model.FeatureHead.fit(_features.extract_features(
         unet, scheduler, X, t, [layer], bank, "flatten", 64, "cpu")[layer].astype(np.float64),
-        3, 0) for layer, t in cells]
-    pooled = _model.Embedder(unet, scheduler, _model.make_head(heads), *cells[0], bank,
-                             "flatten", cells[1:])
+        3, 0) for layer, t in POOLED_CELLS]
+    pooled = _model.Embedder(unet, scheduler, _model.make_head(heads), *POOLED_CELLS[0], bank,
+                             "flatten", POOLED_CELLS[1:])
+    return pooled, heads, X
+
+
+def test_pooled_embedding_is_each_cells_embedding_side_by_side():
+    pooled, heads, X = _pooled_embedder()
+    unet, scheduler, bank = pooled.unet, pooled.scheduler, pooled.noise_bank
 
     def side_by_side(noise):
         return torch.cat([_model.Embedder(unet, scheduler, head, layer, t, noise,
                                           "flatten").embed(X, 64, "cpu")
-                          for head, (layer, t) in zip(heads, cells)], dim=1)
+                          for head, (layer, t) in zip(heads, POOLED_CELLS)], dim=1)
 
     Z = pooled.embed(X, 64, "cpu")
     assert Z.shape == (X.shape[0], 9)
@@ -58,16 +69,9 @@ def test_pooled_embedding_is_each_cells_embedding_side_by_side():
                                side_by_side(bank[[1]]))
 
 
-def test_fine_tuning_back_propagates_through_col_cot_timestep_only():
-    embedder, X = tiny_embedder()
-    unet, scheduler, bank = embedder.unet, embedder.scheduler, embedder.noise_bank
-    cells = [("mid", 50), ("down.0", 50), ("mid", 10)]
-    heads = [_model.FeatureHead.fit(_features.extract_features(
-        unet, scheduler, X, t, [layer], bank, "flatten", 64, "cpu")[layer].astype(np.float64),
-        3, 0) for layer, t in cells]
-    pooled = _model.Embedder(unet, scheduler, _model.make_head(heads), *cells[0], bank,
-                             "flatten", cells[1:])
-    x = X[:8]
+def test_embedding_records_grad_only_at_grad_timesteps():
+    pooled, _, X = _pooled_embedder()
+    unet, x = pooled.unet, X[:8]
 
     def grads(block, grad_timesteps):
         unet.zero_grad(set_to_none=True)
@@ -79,7 +83,7 @@ def test_fine_tuning_back_propagates_through_col_cot_timestep_only():
         expected = pooled(x)
     torch.testing.assert_close(pooled(x, (50,)).detach(), expected)
     # Blocks 0-5 come from the forward at t=50 and carry grad; blocks 6-8
-    # (mid at t=10) enters as a constant unless every timestep is trained.
+    # (mid at t=10) enter as a constant unless every timestep is trained.
     assert grads(slice(0, 3), (50,)) and grads(slice(3, 6), (50,))
     assert not grads(slice(6, 9), (50,))
     assert grads(slice(6, 9), None)
