@@ -141,7 +141,7 @@ def render_fits(method, paths):
             elif row["method"] == method:
                 pooled[(row["dataset"], row["seed"])] = row
     by_dataset = {}
-    for (dataset, seed), row in sorted(pooled.items()):
+    for (dataset, _), row in sorted(pooled.items()):
         base = default.get(row["pretrained_sha256"])
         if base is not None:
             by_dataset.setdefault(dataset, []).append((base, row))

@@ -14,14 +14,8 @@ X, y = load(ds)
 X = X.reshape(len(X), -1)
 layout = _input.fit_layout(X, None, 4)
 Xi = layout.to_tensor(X)
-unet = _backbone.build_unet(
-    layout.image_shape[0],
-    layout.padded_shape,
-    (32,
-     64,
-     64),
-    layers_per_block=1,
-    seed=0)
+unet = _backbone.build_unet(layout.image_shape[0], layout.padded_shape, (32, 64, 64),
+                            layers_per_block=1, seed=0)
 unet.load_state_dict(torch.load(bb, weights_only=True)['unet'])
 unet.eval()
 sched = _backbone.make_scheduler()
@@ -36,12 +30,8 @@ emb = _dec.Embedder(unet, sched, head, col, cot, bank, 'flatten')
 
 
 def um(Z):
-    U = umap.UMAP(
-        n_components=10,
-        n_neighbors=15,
-        min_dist=0.0,
-        random_state=0,
-        n_jobs=1).fit_transform(Z)
+    U = umap.UMAP(n_components=10, n_neighbors=15, min_dist=0.0, random_state=0,
+                  n_jobs=1).fit_transform(Z)
     return KMeans(10, n_init=10, random_state=0).fit_predict(U)
 
 

@@ -14,14 +14,8 @@ X, y = load(ds)
 X = X.reshape(len(X), -1)
 layout = _input.fit_layout(X, None, 4)
 Xi = layout.to_tensor(X)
-unet = _backbone.build_unet(
-    layout.image_shape[0],
-    layout.padded_shape,
-    (32,
-     64,
-     64),
-    layers_per_block=1,
-    seed=0)
+unet = _backbone.build_unet(layout.image_shape[0], layout.padded_shape, (32, 64, 64),
+                            layers_per_block=1, seed=0)
 unet.load_state_dict(torch.load(bb, weights_only=True)['unet'])
 unet.eval()
 sched = _backbone.make_scheduler()
@@ -47,22 +41,15 @@ for cell in cells:
     rep('ward-sub-centres', ((Z[:, None] - C[None])**2).sum(-1).argmin(1))
     for nn in (10, 30):
         tic = time.time()
-        lab = SpectralClustering(
-            10,
-            affinity='nearest_neighbors',
-            n_neighbors=nn,
-            assign_labels='cluster_qr',
-            random_state=0,
-            n_jobs=1).fit_predict(Z)
+        lab = SpectralClustering(10, affinity='nearest_neighbors', n_neighbors=nn,
+                                 assign_labels='cluster_qr', random_state=0,
+                                 n_jobs=1).fit_predict(Z)
         rep(f'spectral nn={nn} ({time.time()-tic:.0f}s)', lab)
     try:
         import umap
         tic = time.time()
-        U = umap.UMAP(
-            n_components=10,
-            n_neighbors=15,
-            min_dist=0.0,
-            random_state=0).fit_transform(Z)
+        U = umap.UMAP(n_components=10, n_neighbors=15, min_dist=0.0,
+                      random_state=0).fit_transform(Z)
         rep(f'umap+kmeans ({time.time()-tic:.0f}s)',
             KMeans(10, n_init=10, random_state=0).fit_predict(U))
     except Exception as e:
