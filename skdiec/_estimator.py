@@ -298,6 +298,14 @@ class DiffusionEmbeddedClustering(
     device : "auto", "cpu", "cuda", "cuda:N" or torch.device, default="auto"
         Where the U-Net runs; "auto" takes CUDA when available.
 
+    n_jobs : int, default=None
+        Jobs that lay out the UMAP embeddings of ``init="umap"`` side by side
+        (joblib; ``None`` means 1 unless in a :func:`joblib.parallel_config`
+        context, ``-1`` all processors). UMAP lays out on one core, so on a
+        machine with idle cores the start takes less time; the start, and so
+        the fit, do not depend on ``n_jobs``. Pretraining, the search and
+        fine-tuning use torch's threads (:func:`torch.set_num_threads`).
+
     random_state : int, RandomState instance or None, default=None
         Seeds the U-Net initialisation, noise, subsets, k-means, PCA and
         batches: one independent stream per phase (backbone, noise bank,
@@ -447,6 +455,7 @@ class DiffusionEmbeddedClustering(
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": _pretrain.DEVICE_CONSTRAINT,
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -485,6 +494,7 @@ class DiffusionEmbeddedClustering(
         learning_rate=1e-3,
         batch_size=256,
         device="auto",
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -519,6 +529,7 @@ class DiffusionEmbeddedClustering(
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -610,6 +621,7 @@ class DiffusionEmbeddedClustering(
             max_timestep=max_timestep, noise_seed=_seeding.int_seed(seeds.noise),
             subset_seed=subset_seed, search_seed=search_seed,
             init_seed=_seeding.int_seed(seeds.init), device=device, verbose=self.verbose,
+            n_jobs=self.n_jobs,
         )
         result, subset, Z = start.search, start.subset, start.embedding
         init_labels, init_centers = start.labels, start.centers

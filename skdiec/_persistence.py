@@ -65,7 +65,7 @@ _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_n
 # is an error, never a silent default.
 _ADDED_PARAMS = {"pretrain_max_timestep": 1000, "fine_tune_target": "dec", "memory": None,
                  "scheduler": None, "channel_axis": "auto", "pretrain_batch_size": None,
-                 "n_cells": 1}
+                 "n_cells": 1, "n_jobs": None}
 
 # What a save writes: only a folder holding nothing else is replaced by a save.
 _ENTRIES = {"unet", "scheduler", "arrays.safetensors", "estimator.json"}

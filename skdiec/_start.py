@@ -45,7 +45,7 @@ class Start:
 def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refine,
                search_n_samples, score, init, n_noise_draws, pooling, n_components,
                n_cells, batch_size, max_timestep, noise_seed, subset_seed, search_seed,
-               init_seed, device, verbose):
+               init_seed, device, verbose, n_jobs=None):
     """Draw the noise bank, search COL/COT on a subset, embed all images there
     (noised by ``scheduler``; with ``n_cells`` > 1, at the best cells pooled)
     and partition them (see the estimator's parameters of these names)."""
@@ -74,7 +74,7 @@ def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refi
                                noise_bank.to(device), pooling, cells[1:])
     Z = embedder.embed(images, batch_size, device)
     labels, centers = _init.initial_partition(Z.numpy().astype(np.float64), n_clusters, init,
-                                              np.random.RandomState(init_seed))
+                                              np.random.RandomState(init_seed), n_jobs)
     return Start(noise_bank, result, subset, cells, head.cpu(), Z, labels, centers, search_s,
                  time.perf_counter() - tic)
 
@@ -101,16 +101,16 @@ def pooled_head(unet, scheduler, images, cells, noise_bank, *, pooling, n_compon
     return _model.make_head([blocks[cell] for cell in cells])
 
 
-def _start_entry(unet, images, scheduler, key, *, device, verbose, **params):
+def _start_entry(unet, images, scheduler, key, *, device, verbose, n_jobs=None, **params):
     """:func:`find_start` on the image array ``images``, as a cacheable value.
 
     ``key`` only takes part in the cache key: it names the U-Net (the hash of
     its weights), the noise schedule, the device type and the library
-    versions.
+    versions. ``n_jobs`` does not: the start does not depend on it.
     """
     _cache.count_call()
     start = find_start(unet, torch.from_numpy(images), scheduler, device=device,
-                       verbose=verbose, **params)
+                       verbose=verbose, n_jobs=n_jobs, **params)
     return {"start": start, "sha256": _digest(start)}
 
 
@@ -143,7 +143,7 @@ def cached_find_start(memory, unet, images, scheduler, **params):
     tic = time.perf_counter()
     entry, from_cache = _cache.cached_call(
         memory, _start_entry, (unet, images.numpy(), scheduler, key), params,
-        ignore=["unet", "scheduler", "device", "verbose"], what="search and start",
+        ignore=["unet", "scheduler", "device", "verbose", "n_jobs"], what="search and start",
         problem=lambda entry: _entry_problem(entry, images.shape[0], params["n_clusters"]))
     start = entry["start"]
     if from_cache:  # the time it took here: reading, not searching

@@ -111,25 +111,25 @@ def test_umap_start_keeps_the_candidate_of_best_modularity(monkeypatch, right_fi
     draws = []
 
     def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
-        draws.append((seed, n_epochs, sizes))
-        right = len(draws) - 1 == right_draw
-        if len(draws) > 1:  # a redraw of the chosen size
-            yield sizes[0], (y if right else wrong)
-            return
-        first, second = (y, wrong) if right_first else (wrong, y)
-        yield from [(15, first if right else wrong), (30, second if right else wrong)]
+        (size,) = sizes  # one layout per job
+        draws.append((seed, n_epochs, size))
+        number = seed - draws[0][0]
+        right = number == right_draw and (number > 0 or size == (15 if right_first else 30))
+        yield size, (y if right else wrong)
 
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
     labels, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
     np.testing.assert_array_equal(labels, y)
     n_draws = 1 + (_init.REDRAWS if n_samples <= _init.REDRAW_MAX_SAMPLES else 0)
-    seeds = [seed for seed, _, _ in draws]
-    assert seeds == list(range(seeds[0], seeds[0] + n_draws))  # each its own layout
     assert {epochs for _, epochs, _ in draws} == {_init.UMAP_N_EPOCHS}
-    # The first draw tries every size; the redraws only the one it chose
-    # (all wrong partitions tie, and the first of a tie is kept).
-    chosen = [15] if right_first or right_draw != 0 else [30]
-    assert [sizes for _, _, sizes in draws] == [[15, 30, 50]] + [chosen] * (n_draws - 1)
+    # The first draw tries every size; the redraws, each its own layout, only
+    # the size it chose (all wrong partitions tie, and the first of a tie is
+    # kept).
+    first = draws[0][0]
+    chosen = 15 if right_first or right_draw != 0 else 30
+    assert [(seed, size) for seed, _, size in draws] == (
+        [(first, 15), (first, 30), (first, 50)]
+        + [(first + number, chosen) for number in range(1, n_draws)])
 
 
 def test_the_start_redraws_only_the_chosen_size_and_can_change_its_mind(monkeypatch):
@@ -141,18 +141,28 @@ def test_the_start_redraws_only_the_chosen_size_and_can_change_its_mind(monkeypa
     calls = []
 
     def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
-        calls.append(list(sizes))
-        if len(calls) == 1:
-            yield from [(15, worse), (30, wrong), (50, worse)]
+        (size,) = sizes
+        calls.append((seed, size))
+        number = seed - calls[0][0]
+        if number == 0:
+            yield size, {15: worse, 30: wrong, 50: worse}[size]
         else:
-            yield sizes[0], (y if len(calls) == 3 else worse)
+            yield size, (y if number == 2 else worse)
 
     monkeypatch.setattr(_init, "_umap_candidates", candidates)
     labels, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
     graph = _graph.knn_graph(_graph.nearest(X, 16)[1][:, 1:])
     assert _graph.modularity(graph, wrong) > _graph.modularity(graph, worse)
-    assert calls == [[15, 30, 50], [30], [30]]
+    assert [size for _, size in calls] == [15, 30, 50, 30, 30]
     np.testing.assert_array_equal(labels, y)
+
+
+def test_the_start_does_not_depend_on_n_jobs():
+    # Each layout has its own seed, whichever process lays it out.
+    X, _ = make_blobs(200, centers=3, cluster_std=2.0, random_state=0)
+    one, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
+    two, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0), n_jobs=2)
+    np.testing.assert_array_equal(one, two)
 
 
 def test_smoothed_onehot_is_a_distribution_peaked_at_the_labels():

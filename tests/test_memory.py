@@ -87,9 +87,10 @@ def test_later_stage_parameters_share_the_backbone_and_the_start(digits, fitted,
     X, _ = digits
     fits = [DiEC(**dict(dict(FAST, n_clusters=3, random_state=0, memory=tmp_path), **params)).fit(X)
             for params in ({}, {"alpha": 0.5}, {"max_iter": 2}, {"learning_rate": 1e-4},
-                           {"denoising_weight": 0.0}, {"train_batch_size": 16})]
+                           {"denoising_weight": 0.0}, {"train_batch_size": 16}, {"n_jobs": 2})]
     assert len(_entries(tmp_path)) == 1
-    # Fine-tuning's parameters do not change the search or the start: one entry.
+    # Fine-tuning's parameters do not change the search or the start, nor
+    # does n_jobs: one entry.
     assert len(_entries(tmp_path, "_start_entry")) == 1
     _same_fit(fits[0], fitted)
     for est in fits[1:]:
