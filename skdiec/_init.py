@@ -206,7 +206,12 @@ def _umap_kmeans(Z, n_clusters, seed, n_jobs=None):
 
 def _umap_draw(Z, n_clusters, seed, neighbours, size):
     """One job of the start: ``(size, labels)`` of k-means in the UMAP
-    layout of ``Z`` at ``size`` neighbours drawn with ``seed``."""
+    layout of ``Z`` at ``size`` neighbours drawn with ``seed``.
+
+    The arrays are copied first: joblib hands a worker process large arrays
+    as read-only memory maps, and UMAP writes into the neighbour arrays.
+    """
+    Z, neighbours = np.array(Z), tuple(np.array(a) for a in neighbours)
     return next(_umap_candidates(Z, n_clusters, seed, neighbours=neighbours,
                                  n_epochs=UMAP_N_EPOCHS, sizes=[size]))
 

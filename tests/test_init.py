@@ -165,6 +165,17 @@ def test_the_start_does_not_depend_on_n_jobs():
     np.testing.assert_array_equal(one, two)
 
 
+def test_a_layout_job_takes_read_only_arrays():
+    # What a joblib worker gets for large arrays: read-only memory maps,
+    # which UMAP would write into.
+    X, y = make_blobs(120, centers=3, cluster_std=0.5, random_state=0)
+    neighbours = _graph.nearest(X, 16)
+    for array in (X, *neighbours):
+        array.flags.writeable = False
+    size, labels = _init._umap_draw(X, 3, 0, neighbours, 15)
+    assert size == 15 and adjusted_rand_score(y, labels) == 1.0
+
+
 def test_smoothed_onehot_is_a_distribution_peaked_at_the_labels():
     p = _dec.smoothed_onehot(np.array([2, 0, 1]), 3, smoothing=0.3)
     torch.testing.assert_close(p.sum(dim=1), torch.ones(3))
