@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_info
 
 from skdiec import _dec, _graph, _init, _model
 from skdiec._torch_utils import make_generator
@@ -163,6 +164,24 @@ def test_the_start_does_not_depend_on_n_jobs():
     one, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0))
     two, _ = _init.initial_partition(X, 3, "umap", np.random.RandomState(0), n_jobs=2)
     np.testing.assert_array_equal(one, two)
+
+
+def test_a_layout_job_runs_on_one_thread_wherever_it_runs(monkeypatch):
+    # The partition must not depend on how many threads the process that
+    # runs the job has (a joblib worker has fewer than its parent).
+    X, y = make_blobs(60, centers=3, random_state=0)
+    threads = []
+
+    def candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=None):
+        threads.append({info["num_threads"] for info in threadpool_info()
+                        if info["user_api"] in ("blas", "openmp")})
+        yield sizes[0], y
+
+    monkeypatch.setattr(_init, "_umap_candidates", candidates)
+    before = threadpool_info()
+    _init._umap_draw(X, 3, 0, _graph.nearest(X, 16), 15)
+    assert threads == [{1}]
+    assert threadpool_info() == before  # given back afterwards
 
 
 def test_a_layout_job_takes_read_only_arrays():
