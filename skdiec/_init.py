@@ -29,7 +29,8 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
+import torch
 
 from ._graph import graph_neighbours, modularity, nearest, neighbour_graph, neighbourhood_cap
 from ._search import partition
@@ -220,9 +221,25 @@ def _umap_draw(Z, n_clusters, seed, neighbours, size):
     neighbour arrays.
     """
     Z, neighbours = np.array(Z), tuple(np.array(a) for a in neighbours)
-    with threadpool_limits(1):
+    with _libraries_besides_torch().limit(limits=1):
         return next(_umap_candidates(Z, n_clusters, seed, neighbours=neighbours,
                                      n_epochs=UMAP_N_EPOCHS, sizes=[size]))
+
+
+def _libraries_besides_torch():
+    """threadpoolctl's controller of the loaded BLAS and OpenMP libraries,
+    torch's own OpenMP runtime left out.
+
+    Limiting torch's runtime for a moment, even given back, changed the
+    rounding of its later feature passes in the same process (LT-USPS
+    seed 0: the same start, another embedding after it), so a fit's later
+    phases would again depend on where its layouts ran.
+    """
+    controller = ThreadpoolController()
+    torch_dir = os.path.realpath(os.path.dirname(torch.__file__))
+    return controller.select(filepath=[
+        lib.filepath for lib in controller.lib_controllers
+        if not os.path.realpath(lib.filepath).startswith(torch_dir + os.sep)])
 
 
 def _neighbourhood_sizes(n, n_clusters):
