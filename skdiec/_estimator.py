@@ -455,7 +455,9 @@ class DiffusionEmbeddedClustering(
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": _pretrain.DEVICE_CONSTRAINT,
-        "n_jobs": [Integral, None],
+        # joblib's n_jobs: any int but 0, which means nothing there.
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

@@ -209,6 +209,7 @@ INVALID_PARAMS = [
     ("learning_rate", 0.0), ("learning_rate", -1.0),
     ("batch_size", 0),
     ("device", 3),
+    ("n_jobs", 0), ("n_jobs", 1.5), ("n_jobs", "all"),
     ("random_state", "seed"),
     ("verbose", -1), ("verbose", "loud"),
 ]
