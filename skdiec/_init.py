@@ -214,11 +214,10 @@ def _umap_draw(Z, n_clusters, seed, neighbours, size):
     spectral initialisation and k-means round their sums by the number of
     threads, and a joblib worker gets fewer threads than the process that
     calls it, so the partition would otherwise depend on ``n_jobs`` and on
-    the machine's cores (USPS seed 0's start moved by 0.0002 ACC between
-    ``n_jobs`` None and 2). Both are cheap beside the layout, which is
-    single-threaded anyway. The arrays are copied first: joblib hands a
-    worker large arrays as read-only memory maps, and UMAP writes into the
-    neighbour arrays.
+    the machine's cores (Design notes, "Cost"). Both are cheap beside the
+    layout, which is single-threaded anyway. The arrays are copied first:
+    joblib hands a worker large arrays as read-only memory maps, and UMAP
+    writes into the neighbour arrays.
     """
     Z, neighbours = np.array(Z), tuple(np.array(a) for a in neighbours)
     with _libraries_besides_torch().limit(limits=1):
@@ -231,9 +230,8 @@ def _libraries_besides_torch():
     torch's own OpenMP runtime left out.
 
     Limiting torch's runtime for a moment, even given back, changed the
-    rounding of its later feature passes in the same process (LT-USPS
-    seed 0: the same start, another embedding after it), so a fit's later
-    phases would again depend on where its layouts ran.
+    rounding of its later feature passes in the same process, so a fit's
+    later phases would again depend on where its layouts ran.
     """
     controller = ThreadpoolController()
     torch_dir = os.path.realpath(os.path.dirname(torch.__file__))
