@@ -3,7 +3,7 @@ agrees most with the other cells' partitions cluster better than the size
 entropy's pick?
 
     python benchmarks/studies/search_consensus.py dump DATASET SEEDS MEMORY_DIR OUT_DIR
-    python benchmarks/studies/search_consensus.py score OUT_DIR/*.npz
+    python benchmarks/studies/search_consensus.py score [--combined] OUT_DIR/*.npz
 
 ``dump`` reads each seed's kept backbone from ``MEMORY_DIR`` (a ``memory``
 cache that ``run.py --reuse-backbone`` or ``suite.py`` filled), and on the
@@ -26,6 +26,14 @@ picks). The rules:
   so it agrees with few; it assumes no size of cluster;
 - ``entropy_then_consensus``: the ``consensus`` among the coarse cells
   whose size entropy is in the top half.
+
+``score --combined`` adds three rules that combine the two scores, each
+cell's rank among all cells by either (a fraction of 1):
+
+- ``rank_sum``: the sum of its two ranks;
+- ``lower_rank``: the lower of its two ranks;
+- ``consensus_then_entropy``: the size entropy among the coarse cells
+  whose consensus is in the top half.
 """
 
 import sys
@@ -33,6 +41,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
@@ -66,7 +75,7 @@ def load(path):
     return names, ward, features, data["y"], str(data["fit_cell"])
 
 
-def scores(names, ward):
+def scores(names, ward, combined=False):
     coarse = [(n, t) for n in names for t in COARSE]
     entropy = {c: _search._size_entropy(None, labels, 0) for c, labels in ward.items()}
 
@@ -80,8 +89,19 @@ def scores(names, ward):
     consensus = against(coarse)
     top = sorted(coarse, key=entropy.get, reverse=True)[:len(coarse) // 2]
     top_consensus = against(top)
-    return {"size_entropy": entropy, "consensus": consensus,
-            "entropy_then_consensus": top_consensus}
+    rules = {"size_entropy": entropy, "consensus": consensus,
+             "entropy_then_consensus": top_consensus}
+    if combined:
+        rank = {name: dict(zip(table, rankdata(list(table.values())) / len(table)))
+                for name, table in (("entropy", entropy), ("consensus", consensus))}
+        agreed = set(sorted(coarse, key=consensus.get, reverse=True)[:len(coarse) // 2])
+        rules.update({
+            "rank_sum": {c: rank["entropy"][c] + rank["consensus"][c] for c in ward},
+            "lower_rank": {c: min(rank["entropy"][c], rank["consensus"][c]) for c in ward},
+            # refined cells are COL's and stay in; coarse ones must agree
+            "consensus_then_entropy": {c: entropy[c] if c in agreed or c not in coarse
+                                       else -1.0 for c in ward}})
+    return rules
 
 
 def pick(names, table):
@@ -89,7 +109,7 @@ def pick(names, table):
     return col, max(TIMESTEPS, key=lambda t: table[(col, t)])
 
 
-def score(paths):
+def score(paths, combined=False):
     summary = {}
     for path in paths:
         names, ward, features, y, fit_cell = load(path)
@@ -99,7 +119,7 @@ def score(paths):
         best = max(ward, key=lambda c: clustering_accuracy(y, ward[c]))
         print(f"{Path(path).stem}: fit's cell {fit_cell}; best Ward cell {best[0]}@{best[1]} "
               f"{clustering_accuracy(y, ward[best]):.3f}")
-        for rule, table in scores(names, ward).items():
+        for rule, table in scores(names, ward, combined).items():
             cell = pick(names, table)
             if cell not in umap_acc:
                 umap_acc[cell] = clustering_accuracy(y, umap_kmeans(features[cell], k, m))
@@ -114,5 +134,7 @@ def score(paths):
 if __name__ == "__main__":
     if sys.argv[1] == "dump":
         dump(*sys.argv[2:6])
+    elif sys.argv[2] == "--combined":
+        score(sys.argv[3:], combined=True)
     else:
         score(sys.argv[2:])
