@@ -86,15 +86,17 @@ def scores(names, ward, combined=False):
         return {c: within[c] if c in within else
                 _search.consensus(ward[c], [ward[o] for o in pool]) for c in ward}
 
+    def top_half(table):
+        return sorted(coarse, key=table.get, reverse=True)[:len(coarse) // 2]
+
     consensus = against(coarse)
-    top = sorted(coarse, key=entropy.get, reverse=True)[:len(coarse) // 2]
-    top_consensus = against(top)
+    top_consensus = against(top_half(entropy))
     rules = {"size_entropy": entropy, "consensus": consensus,
              "entropy_then_consensus": top_consensus}
     if combined:
         rank = {name: dict(zip(table, rankdata(list(table.values())) / len(table)))
                 for name, table in (("entropy", entropy), ("consensus", consensus))}
-        agreed = set(sorted(coarse, key=consensus.get, reverse=True)[:len(coarse) // 2])
+        agreed = set(top_half(consensus))
         rules.update({
             "rank_sum": {c: rank["entropy"][c] + rank["consensus"][c] for c in ward},
             "lower_rank": {c: min(rank["entropy"][c], rank["consensus"][c]) for c in ward},

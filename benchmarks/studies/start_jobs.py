@@ -12,6 +12,7 @@ the start and fine-tuning all run. Appends one line per fit to
 labels (equal across ``n_jobs`` if the fits are the same).
 """
 
+import ast
 import hashlib
 import json
 import shutil
@@ -67,7 +68,7 @@ def main(dataset, seeds, memory_dir, out, jobs):
 if __name__ == "__main__":
     if sys.argv[1] == "--fit":
         dataset, seed, memory, n_jobs = sys.argv[2:6]
-        print(json.dumps(fit(dataset, int(seed), memory, eval(n_jobs))))
+        print(json.dumps(fit(dataset, int(seed), memory, ast.literal_eval(n_jobs))))
     else:
-        jobs = [eval(j) for j in sys.argv[5:]] or [None, 2]
+        jobs = [ast.literal_eval(j) for j in sys.argv[5:]] or [None, 2]
         main(*sys.argv[1:5], jobs)
