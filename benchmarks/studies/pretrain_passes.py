@@ -1,0 +1,106 @@
+"""Pretraining passes on sets of about 10,000 images: does a longer
+pretraining than the default's 1,000 steps give cells that cluster better?
+
+    python benchmarks/studies/pretrain_passes.py fit DATASET SEED EPOCHS MEMORY_DIR OUT.jsonl \
+        [NAME=VALUE ...]
+    python benchmarks/studies/pretrain_passes.py render FILE.jsonl [FILE.jsonl ...]
+
+``fit`` runs one DiEC fit from scratch with its defaults but
+``pretrain_epochs=EPOCHS`` (``pretrain_epochs="auto"`` gives the USPS and
+the MNIST test split 7 epochs, about 1,000 steps), keeps the pretrained
+U-Net and the start in ``MEMORY_DIR``, and appends one line to ``OUT.jsonl``:
+ACC and NMI of the fit and of its start, the searched cell, the seconds of
+every phase and the peak resident memory of this process. Run one fit per
+process, so that the peak is the fit's own. ``NAME=VALUE`` pairs set other
+estimator parameters (a literal, e.g. ``search_score='consensus'``), so that
+a later fit can read the kept U-Net with another search.
+
+``render`` prints one row per (dataset, epochs, seed) of the lines of
+this study and of ``run.py`` (whose ``diec`` lines give the default's
+epochs as ``pretrain_epochs_run``), the last line of each counting.
+"""
+
+import json
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
+
+
+def fit(dataset, seed, epochs, memory, out, params=()):
+    import ast
+
+    import numpy as np
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    from _data import load_for_fit
+    from skdiec import DiEC
+    from skdiec.metrics import clustering_accuracy as acc
+
+    warnings.filterwarnings("ignore")
+    X, y = load_for_fit(dataset)
+    params = {name: ast.literal_eval(value)
+              for name, value in (pair.split("=", 1) for pair in params)}
+    tic = time.perf_counter()
+    est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, pretrain_epochs=epochs,
+               memory=memory, **params).fit(X)
+    fit_s = time.perf_counter() - tic
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=HERE).stdout.strip()
+    line = {"study": "pretrain_passes", "dataset": dataset, "seed": seed,
+            "pretrain_epochs": epochs, "fit_s": round(fit_s, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "col": est.col_, "cot": int(est.cot_), "n_iter": int(est.n_iter_),
+            "acc": round(acc(y, est.labels_), 4), "nmi": round(nmi(y, est.labels_), 4),
+            "acc_init": round(acc(y, est.init_labels_), 4),
+            "nmi_init": round(nmi(y, est.init_labels_), 4),
+            "timings": {k: round(v, 1) for k, v in est.timings_.items()},
+            "final_pretrain_loss": round(float(est.pretrain_loss_[-1]), 4),
+            "params": params, "git_commit": commit}
+    print(json.dumps(line), flush=True)
+    with open(out, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def render(paths):
+    rows = {}
+    for path in paths:
+        for text in open(path):
+            r = json.loads(text)
+            if r.get("study") == "pretrain_passes" and not r.get("params"):
+                epochs = r["pretrain_epochs"]
+            elif r.get("method") == "diec" and not r.get("quick"):
+                epochs = r.get("pretrain_epochs_run")
+            else:
+                continue
+            rows[(r["dataset"], epochs, r["seed"])] = r
+    other = [json.loads(text) for path in paths for text in open(path)
+             if '"pretrain_passes"' in text and json.loads(text).get("params")]
+    print("| data | pretraining epochs | seed | COL@COT | start ACC | ACC | NMI "
+          "| pretraining / whole fit (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (dataset, epochs, seed), r in sorted(rows.items()):
+        print(f"| {dataset} | {epochs} | {seed} | {r['col']}@{r['cot']} | {r['acc_init']:.3f} "
+              f"| {r['acc']:.3f} | {r['nmi']:.3f} | {r['timings']['pretrain']:.0f} / "
+              f"{r['fit_s']:.0f} |")
+    if other:
+        print("\n| data | pretraining epochs | seed | other parameters | COL@COT | start ACC "
+              "| ACC |")
+        print("|---|---|---|---|---|---|---|")
+        for r in other:
+            params = ", ".join(f"{k}={v!r}" for k, v in r["params"].items())
+            print(f"| {r['dataset']} | {r['pretrain_epochs']} | {r['seed']} | {params} "
+                  f"| {r['col']}@{r['cot']} | {r['acc_init']:.3f} | {r['acc']:.3f} |")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "fit":
+        dataset, seed, epochs, memory, out = sys.argv[2:7]
+        fit(dataset, int(seed), int(epochs), memory, out, sys.argv[7:])
+    else:
+        render(sys.argv[2:])
