@@ -155,8 +155,9 @@ def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, schedu
         the estimator's parameter of that name).
 
     epochs : int or "auto", default="auto"
-        Epochs of pretraining. "auto": about 1000 optimiser steps (at least
-        10, at most 100 epochs) for a U-Net built here, none for a given one.
+        Epochs of pretraining. "auto": whole epochs for at least 1000
+        optimiser steps (at most 100 epochs) for a U-Net built here, none for
+        a given one.
 
     learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule).
