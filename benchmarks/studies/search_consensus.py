@@ -4,6 +4,7 @@ entropy's pick?
 
     python benchmarks/studies/search_consensus.py dump DATASET SEEDS MEMORY_DIR OUT_DIR
     python benchmarks/studies/search_consensus.py score [--combined] OUT_DIR/*.npz
+    python benchmarks/studies/search_consensus.py agreement OUT_DIR/*.npz
 
 ``dump`` reads each seed's kept backbone from ``MEMORY_DIR`` (a ``memory``
 cache that ``run.py --reuse-backbone`` or ``suite.py`` filled), and on the
@@ -34,6 +35,14 @@ cell's rank among all cells by either (a fraction of 1):
 - ``lower_rank``: the lower of its two ranks;
 - ``consensus_then_entropy``: the size entropy among the coarse cells
   whose consensus is in the top half.
+
+``agreement`` prints, per file, how much the coarse cells agree with one
+another: the mean adjusted mutual information (corrected for chance, which
+is large with few images per cluster) and adjusted Rand index of every pair
+of their Ward partitions, beside the cells the size entropy and the
+consensus pick. Where lighting or another nuisance splits the images, the
+cells may agree on it, or barely agree at all; this asks whether the
+agreement tells such data apart.
 """
 
 import sys
@@ -133,9 +142,27 @@ def score(paths, combined=False):
         print(f"  {rule:24s} {np.mean(values):.3f} over {len(values)}")
 
 
+def agreement(paths):
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
+    for path in paths:
+        names, ward, _, _, _ = load(path)
+        coarse = [(n, t) for n in names for t in COARSE]
+        pairs = [(a, b) for i, a in enumerate(coarse) for b in coarse[i + 1:]]
+        ami = np.mean([adjusted_mutual_info_score(ward[a], ward[b]) for a, b in pairs])
+        ari = np.mean([adjusted_rand_score(ward[a], ward[b]) for a, b in pairs])
+        rules = scores(names, ward)
+        picks = {rule: pick(names, rules[rule]) for rule in ("size_entropy", "consensus")}
+        print(f"{Path(path).stem}: mean AMI {ami:.3f}, mean ARI {ari:.3f} over {len(pairs)} "
+              "pairs of coarse cells; picks: "
+              + ", ".join(f"{rule} {c[0]}@{c[1]}" for rule, c in picks.items()), flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "dump":
         dump(*sys.argv[2:6])
+    elif sys.argv[1] == "agreement":
+        agreement(sys.argv[2:])
     elif sys.argv[2] == "--combined":
         score(sys.argv[3:], combined=True)
     else:
