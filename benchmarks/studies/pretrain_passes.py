@@ -21,8 +21,6 @@ epochs as ``pretrain_epochs_run``), the last line of each counting.
 """
 
 import json
-import resource
-import subprocess
 import sys
 import time
 import warnings
@@ -39,6 +37,8 @@ def fit(dataset, seed, epochs, memory, out, params=()):
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
     from _data import load_for_fit
+    from _record import append
+    from run import _maxrss_mb
     from skdiec import DiEC
     from skdiec.metrics import clustering_accuracy as acc
 
@@ -50,37 +50,32 @@ def fit(dataset, seed, epochs, memory, out, params=()):
     est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, pretrain_epochs=epochs,
                memory=memory, **params).fit(X)
     fit_s = time.perf_counter() - tic
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip()
-    line = {"study": "pretrain_passes", "dataset": dataset, "seed": seed,
-            "pretrain_epochs": epochs, "fit_s": round(fit_s, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    append({"study": "pretrain_passes", "dataset": dataset, "seed": seed,
+            "pretrain_epochs": epochs, "fit_s": round(fit_s, 1), "peak_rss_mb": _maxrss_mb(),
             "col": est.col_, "cot": int(est.cot_), "n_iter": int(est.n_iter_),
             "acc": round(acc(y, est.labels_), 4), "nmi": round(nmi(y, est.labels_), 4),
             "acc_init": round(acc(y, est.init_labels_), 4),
             "nmi_init": round(nmi(y, est.init_labels_), 4),
             "timings": {k: round(v, 1) for k, v in est.timings_.items()},
             "final_pretrain_loss": round(float(est.pretrain_loss_[-1]), 4),
-            "params": params, "git_commit": commit}
-    print(json.dumps(line), flush=True)
-    with open(out, "a") as f:
-        f.write(json.dumps(line) + "\n")
+            "params": params}, out)
 
 
 def render(paths):
-    rows = {}
+    rows, other = {}, []  # the defaults' lines by (dataset, epochs, seed); the rest
     for path in paths:
         for text in open(path):
             r = json.loads(text)
-            if r.get("study") == "pretrain_passes" and not r.get("params"):
+            if r.get("study") == "pretrain_passes":
+                if r.get("params"):
+                    other.append(r)
+                    continue
                 epochs = r["pretrain_epochs"]
             elif r.get("method") == "diec" and not r.get("quick"):
                 epochs = r.get("pretrain_epochs_run")
             else:
                 continue
             rows[(r["dataset"], epochs, r["seed"])] = r
-    other = [json.loads(text) for path in paths for text in open(path)
-             if '"pretrain_passes"' in text and json.loads(text).get("params")]
     print("| data | pretraining epochs | seed | COL@COT | start ACC | ACC | NMI "
           "| pretraining / whole fit (s) |")
     print("|---|---|---|---|---|---|---|---|")

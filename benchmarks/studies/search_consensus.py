@@ -84,8 +84,14 @@ def load(path):
     return names, ward, features, data["y"], str(data["fit_cell"])
 
 
+def coarse_cells(names):
+    """The (layer, timestep) cells of the coarse grid: what the search's
+    coarse pass partitions before it refines COL's timesteps."""
+    return [(n, t) for n in names for t in COARSE]
+
+
 def scores(names, ward, combined=False):
-    coarse = [(n, t) for n in names for t in COARSE]
+    coarse = coarse_cells(names)
     entropy = {c: _search._size_entropy(None, labels, 0) for c, labels in ward.items()}
 
     def against(pool):
@@ -147,7 +153,7 @@ def agreement(paths):
 
     for path in paths:
         names, ward, _, _, _ = load(path)
-        coarse = [(n, t) for n in names for t in COARSE]
+        coarse = coarse_cells(names)
         pairs = [(a, b) for i, a in enumerate(coarse) for b in coarse[i + 1:]]
         ami = np.mean([adjusted_mutual_info_score(ward[a], ward[b]) for a, b in pairs])
         ari = np.mean([adjusted_rand_score(ward[a], ward[b]) for a, b in pairs])
