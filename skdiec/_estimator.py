@@ -171,9 +171,9 @@ class DiffusionEmbeddedClustering(
         fewer). The PCA of the clustering space is fitted on it too.
         "auto": 200 images per cluster, at least 1000 and at most 2000.
 
-    search_score : {"size_entropy", "consensus", "modularity", "silhouette", \
-            "spectral_silhouette", "calinski_harabasz", "davies_bouldin"} \
-            or callable, \
+    search_score : {"size_entropy", "consensus", "auto", "modularity", \
+            "silhouette", "spectral_silhouette", "calinski_harabasz", \
+            "davies_bouldin"} or callable, \
             default="size_entropy"
         Clusterability of a cell, measured on the cell's features projected
         to ``n_components`` (the clustering space it would give): the named
@@ -194,6 +194,10 @@ class DiffusionEmbeddedClustering(
         agrees with the many that see them too, where a weak cell splits
         them along a style of its own; it assumes no cluster size either
         (see the user guide for when to prefer it).
+        "auto" is the consensus where the coarse cells' partitions agree
+        (``search_agreement_`` at least 0.7) and the size entropy where
+        they do not, as when lighting splits faces differently at every
+        cell; ``search_score_`` says which was used.
         "spectral_silhouette" measures the silhouette in a spectral embedding
         of the k-nearest-neighbour graph.
 
@@ -346,6 +350,16 @@ class DiffusionEmbeddedClustering(
     search_timesteps_ : ndarray of int
         Timesteps of the columns of ``search_scores_``.
 
+    search_score_ : str
+        The score the cells were ranked by: ``search_score``, with "auto"
+        resolved ("callable" for a callable).
+
+    search_agreement_ : float
+        How much the coarse grid's cells agree: the mean adjusted mutual
+        information between the Ward partitions of every pair of them (1
+        where all give one partition, about 0 for unrelated ones; NaN with
+        fewer than two partitions). ``search_score="auto"`` chooses by it.
+
     init_labels_ : ndarray of shape (n_samples,)
         Labels of the initial partition at COL/COT (by ``init``), before
         fine-tuning. With ``max_iter=0``, ``labels_`` assigns each sample to
@@ -437,7 +451,8 @@ class DiffusionEmbeddedClustering(
         "timesteps": ["array-like"],
         "n_refine_timesteps": [Interval(Integral, 0, None, closed="left")],
         "search_n_samples": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
-        "search_score": [StrOptions(set(_search.SCORERS) | {_search.CONSENSUS}), callable],
+        "search_score": [StrOptions(set(_search.SCORERS) | {_search.CONSENSUS, _search.AUTO}),
+                         callable],
         "init": [StrOptions(set(_init.METHODS))],
         "fine_tune_target": [StrOptions({"init", "dec"})],
         "n_noise_draws": [Interval(Integral, 1, None, closed="left")],
@@ -690,6 +705,8 @@ class DiffusionEmbeddedClustering(
             "search_scores_": result.scores,
             "search_timesteps_": result.timesteps,
             "search_layers_": result.layers,
+            "search_score_": result.score,
+            "search_agreement_": result.agreement,
             "n_iter_": n_iter,
             "pretrain_loss_": backbone.pretrain_loss,
             "fine_tune_history_": history,

@@ -31,6 +31,8 @@ FIT_RECORD = {
     "search_scores_": "array",
     "search_timesteps_": "array",
     "search_layers_": "json",
+    "search_score_": "json",
+    "search_agreement_": "json",
     "n_iter_": "json",
     "pretrain_loss_": "json",
     "fine_tune_history_": "json",

@@ -1,6 +1,6 @@
 """Saving a fitted estimator to a folder that loads without unpickling.
 
-Format (``FORMAT_VERSION`` 4), one folder:
+Format (``FORMAT_VERSION`` 5), one folder:
 
 - ``unet/``: the fitted U-Net, written by diffusers' ``save_pretrained``
   (``config.json`` and ``diffusion_pytorch_model.safetensors``);
@@ -18,7 +18,10 @@ Format (``FORMAT_VERSION`` 4), one folder:
 - ``estimator.json``: the format version, the skdiec version, the
   constructor parameters, the fitted scalars and names, and (optional:
   absent in the first format-1 folders) ``checksums``, the SHA-256 of every
-  other file of the folder and of this file's own content.
+  other file of the folder and of this file's own content. The fitted
+  ``search_score_`` and ``search_agreement_`` are new in format 5: earlier
+  folders load with the ``search_score`` they were fitted with and an
+  agreement of NaN (not recorded).
 
 Nothing in the folder is executable: loading reads JSON, safetensors and a
 diffusers config, so a folder from an untrusted source cannot run code.
@@ -45,16 +48,16 @@ import torch
 
 from ._model import FIT_RECORD
 
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+FORMAT_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 # Format 1's names: the estimator's fitted attributes (the model's and the
 # fit's record, :data:`skdiec._model.FIT_RECORD`) and the model's other parts.
 _ARRAYS = ("cluster_centers_",) + tuple(n for n, kind in FIT_RECORD.items() if kind == "array")
-_SCALARS = ("col_", "cot_", "n_components_", "n_features_in_") + tuple(
-    n for n, kind in FIT_RECORD.items() if kind == "json")
 # Fitted fields added since format 1, by the format that added them.
-_SCALARS_ADDED = {"cells_": 4}
+_SCALARS_ADDED = {"cells_": 4, "search_score_": 5, "search_agreement_": 5}
+_SCALARS = ("col_", "cot_", "n_components_", "n_features_in_") + tuple(
+    n for n, kind in FIT_RECORD.items() if kind == "json" and n not in _SCALARS_ADDED)
 _OTHER_ARRAYS = ("head_mean", "head_components", "noise_bank", "layout_offset", "layout_scale")
 _META_KEYS = {"format_version", "skdiec_version", "params", "fitted", "feature_names_in_",
               "layout"}
@@ -501,6 +504,25 @@ def _head_arrays(n_cells):
             ("head_mean", "head_components") for i in range(n_cells)]
 
 
+def _read_search_choice(meta, fit, est):
+    """Check (format 5) or fill in (earlier formats, which fitted no "auto")
+    the score the search used and the cells' agreement."""
+    from . import _search
+
+    if "search_score_" not in fit:
+        fit["search_score_"], fit["search_agreement_"] = est.search_score, float("nan")
+    allowed = ({_search.CONSENSUS, "size_entropy"} if est.search_score == _search.AUTO
+               else {est.search_score})
+    if fit["search_score_"] not in allowed:
+        meta.fail("fitted.search_score_", f"must be one of {sorted(allowed)} "
+                  f"(params.search_score {est.search_score!r}); got {fit['search_score_']!r:.60}")
+    value = fit["search_agreement_"]
+    if not (_is_number(value) and (np.isnan(value) or -1 <= value <= 1)):
+        meta.fail("fitted.search_agreement_", f"must be a number in [-1, 1] or NaN; "
+                  f"got {value!r:.60}")
+    fit["search_agreement_"] = float(value)
+
+
 def _read_fitted(meta, est, lay, version):
     added = [name for name, since in _SCALARS_ADDED.items() if version >= since]
     meta.keys("fitted", _SCALARS + tuple(added))
@@ -535,6 +557,7 @@ def _read_fitted(meta, est, lay, version):
         meta.fail("fitted.col_", f"{fit['col_']!r} is not one of fitted.search_layers_")
     if any(name not in layers for name, _ in cells):
         meta.fail("fitted.cells_", "names a layer that is not one of fitted.search_layers_")
+    _read_search_choice(meta, fit, est)
     losses = fit["pretrain_loss_"]
     if not (isinstance(losses, list) and all(_is_number(v) for v in losses)):
         meta.fail("fitted.pretrain_loss_", "must be a list of numbers")

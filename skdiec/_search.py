@@ -25,8 +25,9 @@ from scipy.cluster.hierarchy import ClusterWarning
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import SpectralEmbedding
-from sklearn.metrics import (calinski_harabasz_score, davies_bouldin_score,
-                             normalized_mutual_info_score, silhouette_score)
+from sklearn.metrics import (adjusted_mutual_info_score, calinski_harabasz_score,
+                             davies_bouldin_score, normalized_mutual_info_score,
+                             silhouette_score)
 
 from ._features import extract_features
 from ._graph import knn_modularity
@@ -92,6 +93,16 @@ def _modularity(Z, labels, random_state):
 # by its own partition alone, so it is not a scorer of one partition.
 CONSENSUS = "consensus"
 
+# search_score="auto" reads how much the coarse cells' partitions agree
+# (:func:`agreement`) before it picks a score. Where most cells see one
+# partition, the consensus finds the cells that see it, and, unlike the
+# size entropy, does not take clusters of unequal size for a blurred
+# representation. Where they barely agree (faces under varying light: the
+# view most cells share there is the lighting's, not the identities'), the
+# consensus would pick that shared nuisance, and the size entropy is used.
+AUTO = "auto"
+AGREEMENT_MIN = 0.7
+
 SCORERS = {
     "size_entropy": _size_entropy,
     "modularity": _modularity,
@@ -155,6 +166,10 @@ class SearchResult:
     # that cell: the projection to the clustering space, (D,) and (k, D).
     projection_mean: np.ndarray
     projection_components: np.ndarray
+    # The mean AMI between the coarse cells' partitions (:func:`agreement`)
+    # and the score the cells were ranked by ("auto" resolved).
+    agreement: float
+    score: str
 
 
 @dataclass
@@ -250,6 +265,31 @@ def consensus_of_each(partitions):
     return scores
 
 
+def agreement(partitions):
+    """Mean adjusted mutual information between every pair of partitions
+    of the dict ``partitions`` (None where a cell had nothing to cluster),
+    or NaN with fewer than two.
+
+    How much the cells of the coarse grid agree on one partition of the
+    subset. The AMI, unlike the NMI, is corrected for the agreement of
+    chance, which is large between partitions of few images into many
+    clusters, so that the value means the same for 10 and for 100 clusters.
+    """
+    valid = [labels for labels in partitions.values() if labels is not None]
+    pairs = [adjusted_mutual_info_score(a, b)
+             for i, a in enumerate(valid) for b in valid[i + 1:]]
+    return float(np.mean(pairs)) if pairs else float("nan")
+
+
+def resolve_score(score, cell_agreement):
+    """The score the search ranks cells by: ``score`` itself, except for
+    ``"auto"``, which is the consensus where ``cell_agreement`` is at least
+    :data:`AGREEMENT_MIN` and the size entropy elsewhere (NaN included)."""
+    if not (isinstance(score, str) and score == AUTO):
+        return score
+    return CONSENSUS if cell_agreement >= AGREEMENT_MIN else "size_entropy"
+
+
 def best_cells(result, coarse, n_cells):
     """COL/COT, then the ``n_cells - 1`` best-scoring other cells of the
     coarse grid (the timesteps ``coarse`` that every layer was scored at),
@@ -312,11 +352,14 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
     # cell's projection, so that COL/COT's projection need not be fitted
     # again after the search.
     best = {}  # layer -> (t, projection)
-    # The consensus score of a coarse cell needs every coarse cell's
-    # partition; their projections are not kept (a few MB each for wide
-    # layers), so COL/COT's is fitted again once at the end.
-    by_consensus = isinstance(score, str) and score == CONSENSUS
-    partitions = {}  # (layer, t) -> labels or None, with by_consensus
+    # Every coarse cell's partition, for the agreement between cells and
+    # the consensus. Their projections are not kept (a few MB each for wide
+    # layers), so a COL/COT picked by consensus among the coarse cells has
+    # its projection fitted again once at the end.
+    partitions = {}  # (layer, t) -> labels or None
+    # The coarse cells' score before the agreement is known: "auto" starts
+    # with the size entropy, and replaces it if the cells agree.
+    ranking = "size_entropy" if isinstance(score, str) and score == AUTO else score
 
     def note(name, t, value, projection):
         table[(name, t)] = value
@@ -324,17 +367,19 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
             best[name] = (t, projection)
 
     def score_cell(name, t, F):
-        if not by_consensus:
-            note(name, t, *clusterability(F, n_clusters, score, n_components, random_state,
-                                          method))
-            return
         Z, projection = fit_projection(F, n_components, random_state)
         labels = cell_partition(Z, n_clusters, method, random_state)
-        if t in coarse:  # scored once the whole coarse grid is partitioned
+        if t in coarse:
             partitions[(name, t)] = labels
-            return
-        pool = [v for v in partitions.values() if v is not None]
-        note(name, t, consensus(labels, pool), projection)
+        if callable(ranking):
+            note(name, t, float(ranking(Z, n_clusters, random_state)), projection)
+        elif ranking != CONSENSUS:
+            value = -np.inf if labels is None else float(SCORERS[ranking](Z, labels,
+                                                                          random_state))
+            note(name, t, value, projection)
+        elif t not in coarse:  # coarse cells are scored once all are partitioned
+            pool = [v for v in partitions.values() if v is not None]
+            note(name, t, consensus(labels, pool), projection)
 
     for t in progress(coarse, verbose, desc="search: all layers"):
         feats = extract_features(unet, scheduler, X, t, layers, noise_bank, pooling,
@@ -342,8 +387,13 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
         for name in layers:
             score_cell(name, t, feats.pop(name))
 
-    for cell, value in consensus_of_each(partitions).items():
-        note(*cell, value, None)
+    cell_agreement = agreement(partitions)
+    if resolve_score(score, cell_agreement) == CONSENSUS:
+        ranking = CONSENSUS
+        table.clear()
+        best.clear()
+        for cell, value in consensus_of_each(partitions).items():
+            note(*cell, value, None)
 
     mean_by_layer = [np.mean([table[(name, t)] for t in coarse]) for name in layers]
     col = layers[int(np.argmax(mean_by_layer))]
@@ -367,4 +417,5 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
                              batch_size, device)[col]
         projection = fit_projection(F, n_components, random_state)[1]
     return SearchResult(layers, all_t, scores, col, int(cot), len(table),
-                        projection.mean, projection.components)
+                        projection.mean, projection.components, cell_agreement,
+                        ranking if isinstance(ranking, str) else "callable")

@@ -64,6 +64,23 @@ def test_consensus_search_score_fits_and_scores_every_cell(digits):
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
+def test_auto_search_score_is_the_fit_of_the_score_it_chose(digits, tmp_path):
+    from skdiec import _search
+
+    X, _ = digits
+    auto = DiEC(n_clusters=3, random_state=0, search_score="auto", **FAST).fit(X)
+    assert 0 < auto.search_agreement_ <= 1
+    assert auto.search_score_ == _search.resolve_score("auto", auto.search_agreement_)
+    named = DiEC(n_clusters=3, random_state=0, search_score=auto.search_score_, **FAST).fit(X)
+    assert named.search_score_ == auto.search_score_
+    assert named.search_agreement_ == auto.search_agreement_
+    np.testing.assert_array_equal(named.search_scores_, auto.search_scores_)
+    np.testing.assert_array_equal(named.labels_, auto.labels_)
+    loaded = DiEC.load(auto.save(tmp_path / "auto"))
+    assert (loaded.search_score_, loaded.search_agreement_) == (auto.search_score_,
+                                                                auto.search_agreement_)
+
+
 @pytest.mark.parametrize("tol, steps", [(1.0, 2), (0.0, 8)], ids=["stops", "runs on"])
 def test_fine_tuning_stops_once_fewer_labels_change_than_tol(digits, tol, steps):
     X, _ = digits

@@ -53,7 +53,7 @@ def test_rows_with_feature_names_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(df), est.predict(df))
 
 
-@pytest.mark.parametrize("version", [1, 2, 4])
+@pytest.mark.parametrize("version", [1, 2, 4, 5])
 def test_committed_fixture_still_loads_and_predicts_the_same(version):
     folder = FIXTURE.parent / f"diec_format{version}"
     expected = np.load(folder / "expected.npz")
@@ -68,7 +68,11 @@ def test_committed_fixture_still_loads_and_predicts_the_same(version):
     assert est.pretrain_batch_size == est.train_batch_size == 64
     # Format 4 pools two cells; earlier formats cluster at COL/COT alone.
     assert est.cells_[0] == (est.col_, est.cot_)
-    assert len(est.cells_) == est.n_cells == (2 if version == 4 else 1)
+    assert len(est.cells_) == est.n_cells == (2 if version >= 4 else 1)
+    # Format 5 records the score the search used and the cells' agreement;
+    # earlier formats used their search_score and did not record it.
+    assert est.search_score_ == est.search_score
+    assert np.isnan(est.search_agreement_) == (version < 5)
 
 
 def test_unfitted_callable_and_missing(tmp_path, fitted):

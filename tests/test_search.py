@@ -219,3 +219,58 @@ def test_consensus_of_each_is_consensus_against_the_others():
         assert got[cell] == pytest.approx(_search.consensus(labels, pool), abs=1e-12)
     assert got[("b", 2)] == -np.inf
     assert _search.consensus_of_each({("a", 1): np.arange(4) % 2}) == {("a", 1): -np.inf}
+
+
+def test_agreement_is_mean_ami_over_pairs():
+    a = np.repeat([0, 1, 2], 20)
+    relabelled = (a + 1) % 3
+    assert _search.agreement({1: a, 2: relabelled, 3: None}) == pytest.approx(1.0)
+    rng = np.random.RandomState(0)
+    unrelated = {i: rng.randint(3, size=60) for i in range(6)}
+    assert abs(_search.agreement(unrelated)) < 0.05
+    assert np.isnan(_search.agreement({1: a, 2: None}))
+
+
+@pytest.mark.parametrize("value, expected", [(0.95, "consensus"), (0.7, "consensus"),
+                                             (0.69, "size_entropy"),
+                                             (float("nan"), "size_entropy")])
+def test_auto_score_is_consensus_only_where_cells_agree(value, expected):
+    assert _search.resolve_score("auto", value) == expected
+    assert _search.resolve_score("silhouette", value) == "silhouette"
+
+
+def fake_two_views(agree):
+    """Four classes of 200 samples. "down.0" sees them at every timestep.
+    With ``agree``, "mid" and "up.0" see them too, less sharply; without,
+    each of their cells splits the samples along a nuisance of its own (a
+    random partition per cell), so that the cells barely agree."""
+    centers = np.random.RandomState(0).normal(size=(4, 6)) * 6
+
+    def extract(unet, scheduler, X, t, names, noise_bank, pooling, batch_size, device):
+        out = {}
+        n = X.shape[0]
+        for name in names:
+            rng = np.random.RandomState(hash((name, t)) % 2**31)
+            if name == "down.0" or agree:
+                y, spread = np.arange(n) % 4, 1.0 if name == "down.0" else 2.0
+            else:
+                y, spread = rng.randint(4, size=n), 0.5
+            out[name] = centers[y] + rng.normal(scale=spread, size=(n, 6))
+        return out
+
+    return extract
+
+
+@pytest.mark.parametrize("agree, expected", [(True, "consensus"), (False, "size_entropy")])
+def test_auto_search_ranks_by_the_score_the_agreement_chooses(monkeypatch, agree, expected):
+    monkeypatch.setattr(_search, "extract_features", fake_two_views(agree))
+    auto = search_fake_grid("auto", n_refine=2)
+    assert (auto.agreement >= _search.AGREEMENT_MIN) == agree
+    assert auto.score == expected
+    chosen = search_fake_grid(expected, n_refine=2)
+    # The same search as with the chosen score named, cell for cell.
+    assert (auto.col, auto.cot) == (chosen.col, chosen.cot)
+    np.testing.assert_array_equal(auto.timesteps, chosen.timesteps)
+    np.testing.assert_allclose(auto.scores, chosen.scores)
+    np.testing.assert_allclose(auto.projection_mean, chosen.projection_mean)
+    assert chosen.agreement == pytest.approx(auto.agreement)
