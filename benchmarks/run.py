@@ -118,6 +118,7 @@ DIEC_METHODS = {
     "diec_silhouette": {"search_score": "silhouette"},
     "diec_modularity": {"search_score": "modularity"},
     "diec_consensus": {"search_score": "consensus"},
+    "diec_size_entropy": {"search_score": "size_entropy"},
     "diec_cells5": {"n_cells": 5},
     "diec_search2000": {"search_n_samples": 2000},
     "diec_draws2": {"n_noise_draws": 2},

@@ -174,7 +174,7 @@ class DiffusionEmbeddedClustering(
     search_score : {"size_entropy", "consensus", "auto", "modularity", \
             "silhouette", "spectral_silhouette", "calinski_harabasz", \
             "davies_bouldin"} or callable, \
-            default="size_entropy"
+            default="auto"
         Clusterability of a cell, measured on the cell's features projected
         to ``n_components`` (the clustering space it would give): the named
         index of their partition by Ward linkage, or a callable
@@ -196,8 +196,10 @@ class DiffusionEmbeddedClustering(
         (see the user guide for when to prefer it).
         "auto" is the consensus where the coarse cells' partitions agree
         (``search_agreement_`` at least 0.7) and the size entropy where
-        they do not, as when lighting splits faces differently at every
-        cell; ``search_score_`` says which was used.
+        they do not: where cells barely agree, the partition most of them
+        share need not be the classes' (on faces under varying light it is
+        the lighting's). ``search_score_`` says which was used; the user
+        guide says how the two fared on which data.
         "spectral_silhouette" measures the silhouette in a spectral embedding
         of the k-nearest-neighbour graph.
 
@@ -496,7 +498,7 @@ class DiffusionEmbeddedClustering(
         timesteps=(1, 25, 50, 100, 200, 400, 700),
         n_refine_timesteps=4,
         search_n_samples="auto",
-        search_score="size_entropy",
+        search_score="auto",
         init="umap",
         fine_tune_target="init",
         n_noise_draws=4,

@@ -95,11 +95,11 @@ CONSENSUS = "consensus"
 
 # search_score="auto" reads how much the coarse cells' partitions agree
 # (:func:`agreement`) before it picks a score. Where most cells see one
-# partition, the consensus finds the cells that see it, and, unlike the
-# size entropy, does not take clusters of unequal size for a blurred
-# representation. Where they barely agree (faces under varying light: the
-# view most cells share there is the lighting's, not the identities'), the
-# consensus would pick that shared nuisance, and the size entropy is used.
+# partition, the consensus finds the cells that see it and, unlike the size
+# entropy, does not take clusters of unequal size for a blurred
+# representation. Where they barely agree, the partition most of them share
+# need not be the classes' (on faces under varying light it is the
+# lighting's), and the size entropy is used.
 AUTO = "auto"
 AGREEMENT_MIN = 0.7
 

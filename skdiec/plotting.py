@@ -153,6 +153,7 @@ def plot_search_scores(est, *, ax=None, cmap="viridis"):
                                    ls="-" if number == 0 else "--"))
     pooled = f" (+{len(est.cells_) - 1} pooled cells)" if len(est.cells_) > 1 else ""
     ax.set_title(f"COL={est.col_}, COT={est.cot_}{pooled}")
-    ax.figure.colorbar(image, ax=ax, label=f"clusterability ({est.search_score})"
-                       if isinstance(est.search_score, str) else "clusterability")
+    # search_score_ is the score the cells were ranked by ("auto" resolved).
+    ax.figure.colorbar(image, ax=ax, label=f"clusterability ({est.search_score_})"
+                       if est.search_score_ != "callable" else "clusterability")
     return ax
