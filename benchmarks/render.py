@@ -296,7 +296,9 @@ def plot_search(row, path, title):
     cells = [tuple(cell) for cell in row.get("cells", [[row["col"], row["cot"]]])]
     vars(est).update(search_scores_=scores, search_layers_=layers,
                      search_timesteps_=np.array(timesteps), col_=row["col"], cot_=row["cot"],
-                     cells_=cells)
+                     cells_=cells,
+                     # Lines written before search_score="auto" ranked by their parameter.
+                     search_score_=row.get("search_score_used", row["params"]["search_score"]))
     ax = plot_search_scores(est)
     ax.set_title(title, fontsize=9)
     path = Path(path)

@@ -265,6 +265,8 @@ def _run_diec(method, X, k, seed, quick, device, backbone):
         "params": {k_: v for k_, v in est.get_params().items() if k_ not in ("unet", "memory")},
         "torch_device": str(next(est.unet_.parameters()).device),
         "col": est.col_, "cot": int(est.cot_),
+        "search_score_used": est.search_score_,
+        "search_agreement": round(float(est.search_agreement_), 4),
         "cells": [[layer, int(t)] for layer, t in est.cells_],
         "n_iter": int(est.n_iter_), "pretrain_epochs_run": len(est.pretrain_loss_),
         "timings": {key: round(v, 2) for key, v in est.timings_.items()},

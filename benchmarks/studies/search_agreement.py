@@ -9,8 +9,9 @@ The threshold of ``search_score="auto"`` (the consensus where the coarse
 cells' mean AMI is at least 0.7) was read off the development suite. The
 sets here are not the suite's (see :data:`HELD_OUT`): long-tailed subsets
 drawn with other sizes, another class order and another seed, and subsets of
-PIE with fewer identities or fewer images each, of the suite's images, each clustered with the kept U-Net that the suite's default run
-pretrained on all the images of its set (read from that run's ``memory``
+PIE with fewer identities or fewer images each. Each is clustered with the
+kept U-Net that the suite's default run pretrained on all the images of its
+set (read from that run's ``memory``
 through :func:`skdiec.pretrain_unet`, as a user would bring a pretrained
 U-Net; nothing is pretrained here).
 
