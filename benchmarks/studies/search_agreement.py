@@ -20,7 +20,7 @@ U-Net; nothing is pretrained here).
 appends a line per fit: the agreement both record (``search_agreement_``),
 the cell, ACC and NMI of the fit and of its start, and the seconds.
 ``render`` prints, per set and seed, both fits, the score ``"auto"`` picks
-by the agreement, and whether that was the better of the two.
+by the agreement, and how far the fit it picks is from each.
 """
 
 import copy
@@ -113,17 +113,19 @@ def render(paths):
             if r.get("study") == "search_agreement":
                 fits[(r["set"], r["seed"], r["search_score"])] = r
     print("| held-out set | images | seed | agreement | size entropy: cell, start, ACC "
-          "| consensus: cell, start, ACC | auto picks | auto's ACC minus the other's |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| consensus: cell, start, ACC | auto picks | auto minus size entropy "
+          "| auto minus consensus |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (name, seed, _) in sorted(k for k in fits if k[2] == SCORES[0]):
         se, co = fits[(name, seed, SCORES[0])], fits.get((name, seed, SCORES[1]))
         if co is None:
             continue
         picked = _search.resolve_score("auto", se["agreement"])
-        chosen, other = (co, se) if picked == "consensus" else (se, co)
+        auto = co if picked == "consensus" else se
         cells = [f"{r['col']}@{r['cot']}, {r['acc_init']:.3f}, {r['acc']:.3f}" for r in (se, co)]
         print(f"| {name} | {se['n_samples']} | {seed} | {se['agreement']:.3f} | {cells[0]} "
-              f"| {cells[1]} | {picked} | {chosen['acc'] - other['acc']:+.3f} |")
+              f"| {cells[1]} | {picked} | {auto['acc'] - se['acc']:+.3f} "
+              f"| {auto['acc'] - co['acc']:+.3f} |")
 
 
 if __name__ == "__main__":
