@@ -4,6 +4,7 @@ entropy?
 
     python benchmarks/studies/search_agreement.py fit SET SEEDS OUT.jsonl
     python benchmarks/studies/search_agreement.py render OUT.jsonl
+    python benchmarks/studies/search_agreement.py suite RESULTS.jsonl [...]
 
 The threshold of ``search_score="auto"`` (the consensus where the coarse
 cells' mean AMI is at least 0.7) was read off the development suite. The
@@ -21,6 +22,13 @@ appends a line per fit: the agreement both record (``search_agreement_``),
 the cell, ACC and NMI of the fit and of its start, and the seconds.
 ``render`` prints, per set and seed, both fits, the score ``"auto"`` picks
 by the agreement, and how far the fit it picks is from each.
+
+``suite`` prints the development suite under ``"auto"`` from ``run.py``'s
+lines: per dataset the agreement and the score used per seed, the ACC per
+seed and the mean ACC / NMI, beside the size entropy's (``diec`` lines
+written before ``"auto"``, which carry no ``search_score_used``), the
+consensus's (``diec_consensus``) and UMAP + k-means on pixels. The last
+line of each (dataset, method, seed) counts.
 """
 
 import copy
@@ -128,8 +136,50 @@ def render(paths):
               f"| {auto['acc'] - co['acc']:+.3f} |")
 
 
+def suite(paths):
+    from _data import SUITE
+
+    lines = {}  # (dataset, rule, seed) -> line
+    for path in paths:
+        for text in open(path):
+            r = json.loads(text)
+            if r.get("quick") or "method" not in r:
+                continue
+            rule = {"diec_consensus": "consensus", "umap_kmeans": "umap_kmeans",
+                    "diec_size_entropy": "size_entropy"}.get(r["method"])
+            if r["method"] == "diec":
+                rule = "auto" if "search_score_used" in r else "size_entropy"
+            if rule:
+                lines[(r["dataset"], rule, r["seed"])] = r
+
+    def mean(dataset, rule, seeds):
+        rows = [lines[(dataset, rule, s)] for s in seeds if (dataset, rule, s) in lines]
+        if len(rows) < len(seeds):
+            return "–"
+        return f"{np.mean([r['acc'] for r in rows]):.3f} / {np.mean([r['nmi'] for r in rows]):.3f}"
+
+    print("| dataset | agreement per seed | score used | ACC per seed | mean ACC / NMI "
+          "| size entropy | consensus | UMAP + k-means on pixels |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dataset in SUITE:
+        auto = sorted((k[2], r) for k, r in lines.items() if k[:2] == (dataset, "auto"))
+        if not auto:
+            continue
+        seeds = [seed for seed, _ in auto]
+        rows = [r for _, r in auto]
+        used = ", ".join(r["search_score_used"].replace("size_entropy", "size entropy")
+                         for r in rows)
+        agreements = ", ".join(f"{r['search_agreement']:.3f}" for r in rows)
+        accs = ", ".join(f"{r['acc']:.3f}" for r in rows)
+        print(f"| {dataset} | {agreements} | {used} | {accs} "
+              f"| {mean(dataset, 'auto', seeds)} | {mean(dataset, 'size_entropy', seeds)} "
+              f"| {mean(dataset, 'consensus', seeds)} | {mean(dataset, 'umap_kmeans', seeds)} |")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "fit":
         fit(sys.argv[2], [int(s) for s in sys.argv[3].split(",")], sys.argv[4])
+    elif sys.argv[1] == "suite":
+        suite(sys.argv[2:])
     else:
         render(sys.argv[2:])
