@@ -29,7 +29,9 @@ def colour_blobs(n_per_class=20, side=8, seed=0):
 
 
 def make(**kw):
-    return DiEC(**{**dict(FAST, n_clusters=3, random_state=0), **kw})
+    # Two pretraining epochs: after FAST's one, the start on these blobs
+    # ranges from ARI 0.59 to 1.0 with the seed, whichever search score.
+    return DiEC(**{**dict(FAST, n_clusters=3, random_state=0, pretrain_epochs=2), **kw})
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ PHASES = [
     ("pretraining", _backbone, "pretrain", 0),
     ("pretraining, mid-epoch", _backbone, "denoising_loss", 1),
     ("search", _search, "search", 0),
-    ("search, mid-grid", _search, "clusterability", 3),
+    ("search, mid-grid", _search, "cell_partition", 3),
     ("search, features", _search, "extract_features", 1),
     ("embedding", _model.Embedder, "embed", 0),
     ("initial centres", _init, "initial_partition", 0),

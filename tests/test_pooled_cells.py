@@ -14,7 +14,7 @@ def _result(scores, layers=("down.0", "mid", "up.0"), timesteps=(1, 10, 20, 100)
     best = np.unravel_index(np.nanargmax(scores), scores.shape)
     return _search.SearchResult(list(layers), np.asarray(timesteps), scores, layers[best[0]],
                                 int(timesteps[best[1]]), int(np.isfinite(scores).sum()),
-                                None, None)
+                                None, None, float("nan"), "size_entropy")
 
 
 def test_best_cells_are_col_cot_then_the_best_other_coarse_cells():
