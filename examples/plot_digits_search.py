@@ -74,8 +74,11 @@ for name, pred in [("k-means on pixels", kmeans),
 # -------------------
 # Every layer was scored on every coarse timestep, then COL alone on a few
 # refined timesteps (the other cells of those columns are blank). The colour
-# is the default score, the size entropy of a Ward partition of the cell's
-# features (1 when the clusters have equal sizes); the red box is COL/COT.
+# is the score the search ranked by (``est.search_score_``, in the colour
+# bar's label): by default the consensus, how much a cell's Ward partition
+# agrees with the other coarse cells' (their mean NMI), where the cells agree
+# (``est.search_agreement_``, at least 0.7), else the size entropy of the
+# partition (1 when the clusters have equal sizes); the red box is COL/COT.
 
 ax = plot_search_scores(est)
 ax.figure.tight_layout()
