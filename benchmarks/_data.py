@@ -37,13 +37,19 @@ def long_tailed_sizes(n_classes, largest=LONG_TAIL_MAX, ratio=LONG_TAIL_RATIO):
     return np.round(largest * float(ratio) ** -steps).astype(int)
 
 
-def long_tailed(X, y, largest=LONG_TAIL_MAX, ratio=LONG_TAIL_RATIO, seed=LONG_TAIL_SEED):
-    """A subset of ``(X, y)`` whose classes, in the order of their labels,
-    keep :func:`long_tailed_sizes` images each, drawn at random with ``seed``
-    (the original order of the rows is kept)."""
-    classes = np.unique(y)
-    sizes = long_tailed_sizes(classes.size, largest, ratio)
+def long_tailed_rows(y, largest=LONG_TAIL_MAX, ratio=LONG_TAIL_RATIO, seed=LONG_TAIL_SEED,
+                     reverse=False, n_classes=None):
+    """Rows of a long-tailed subset, sorted: the classes, in the order of
+    their labels (or its reverse), keep :func:`long_tailed_sizes` rows each,
+    drawn at random with ``seed``; with ``n_classes``, only that many
+    classes, drawn first with the same seed."""
     rng = np.random.RandomState(seed)
+    classes = np.unique(y)
+    if n_classes is not None:
+        classes = np.sort(rng.choice(classes, n_classes, replace=False))
+    sizes = long_tailed_sizes(classes.size, largest, ratio)
+    if reverse:
+        sizes = sizes[::-1]
     keep = []
     for label, size in zip(classes, sizes):
         rows = np.flatnonzero(y == label)
@@ -51,7 +57,13 @@ def long_tailed(X, y, largest=LONG_TAIL_MAX, ratio=LONG_TAIL_RATIO, seed=LONG_TA
             raise ValueError(f"class {label} has {rows.size} images; the long-tailed subset "
                              f"needs {size}")
         keep.append(rng.choice(rows, size, replace=False))
-    keep = np.sort(np.concatenate(keep))
+    return np.sort(np.concatenate(keep))
+
+
+def long_tailed(X, y, largest=LONG_TAIL_MAX, ratio=LONG_TAIL_RATIO, seed=LONG_TAIL_SEED):
+    """The subset of ``(X, y)`` at :func:`long_tailed_rows` (the original
+    order of the rows is kept)."""
+    keep = long_tailed_rows(y, largest, ratio, seed)
     return X[keep], y[keep]
 
 

@@ -150,15 +150,16 @@ def fit_operations(n, version, fine_tune_steps=None):
     when None) says how many.
     """
     spe = math.ceil(n / BATCH)
-    low = 10 if version == "before" else 1  # the 10-epoch floor is gone
-    pretrain = int(np.clip(math.ceil(1000 / spe), low, 100)) * spe
     if version == "before":
+        # at least 10 epochs and 1,000 steps
+        pretrain = int(np.clip(math.ceil(1000 / spe), 10, 100)) * spe
         sub = min(n, 1000)
         search = 9 * sub  # 5 coarse (all layers) and 4 refining forwards on the subset
         # the subset again at COL/COT, the start's pass, 10 refreshes of all
         # of X in 300 steps (the first one repeating the start's), the final pass
         passes = search + sub + n + 10 * n + n
         return pretrain, 300, passes
+    pretrain = _backbone.auto_pretrain_epochs(n, BATCH) * spe
     sub = _search.subset_size("auto", n, 10)
     steps = fine_tune_steps or _dec.auto_steps(n, BATCH)
     # the search, the start's pass over all of X, a check on at most

@@ -511,7 +511,7 @@ def _read_search_choice(meta, fit, est):
 
     if "search_score_" not in fit:
         fit["search_score_"], fit["search_agreement_"] = est.search_score, float("nan")
-    allowed = ({_search.CONSENSUS, "size_entropy"} if est.search_score == _search.AUTO
+    allowed = (set(_search.AUTO_SCORES) if est.search_score == _search.AUTO
                else {est.search_score})
     if fit["search_score_"] not in allowed:
         meta.fail("fitted.search_score_", f"must be one of {sorted(allowed)} "

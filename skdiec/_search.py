@@ -102,6 +102,7 @@ CONSENSUS = "consensus"
 # lighting's), and the size entropy is used.
 AUTO = "auto"
 AGREEMENT_MIN = 0.7
+AUTO_SCORES = (CONSENSUS, "size_entropy")  # where the cells agree, where not
 
 SCORERS = {
     "size_entropy": _size_entropy,
@@ -215,12 +216,19 @@ def clusterability(F, n_clusters, score, n_components, random_state, method="war
     measured in.
     """
     Z, projection = fit_projection(F, n_components, random_state)
+    labels = None if callable(score) else cell_partition(Z, n_clusters, method, random_state)
+    return partition_score(Z, labels, n_clusters, score, random_state), projection
+
+
+def partition_score(Z, labels, n_clusters, score, random_state):
+    """:func:`clusterability` of projected features ``Z`` given their
+    partition ``labels`` (:func:`cell_partition`; a callable ``score`` reads
+    ``Z`` alone): -inf where there was nothing to partition."""
     if callable(score):
-        return float(score(Z, n_clusters, random_state)), projection
-    labels = cell_partition(Z, n_clusters, method, random_state)
+        return float(score(Z, n_clusters, random_state))
     if labels is None:
-        return -np.inf, projection
-    return float(SCORERS[score](Z, labels, random_state)), projection
+        return -np.inf
+    return float(SCORERS[score](Z, labels, random_state))
 
 
 def cell_partition(Z, n_clusters, method, random_state):
@@ -287,7 +295,8 @@ def resolve_score(score, cell_agreement):
     :data:`AGREEMENT_MIN` and the size entropy elsewhere (NaN included)."""
     if not (isinstance(score, str) and score == AUTO):
         return score
-    return CONSENSUS if cell_agreement >= AGREEMENT_MIN else "size_entropy"
+    agreed, otherwise = AUTO_SCORES
+    return agreed if cell_agreement >= AGREEMENT_MIN else otherwise
 
 
 def best_cells(result, coarse, n_cells):
@@ -359,7 +368,7 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
     partitions = {}  # (layer, t) -> labels or None
     # The coarse cells' score before the agreement is known: "auto" starts
     # with the size entropy, and replaces it if the cells agree.
-    ranking = "size_entropy" if isinstance(score, str) and score == AUTO else score
+    ranking = AUTO_SCORES[1] if isinstance(score, str) and score == AUTO else score
 
     def note(name, t, value, projection):
         table[(name, t)] = value
@@ -371,12 +380,9 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
         labels = cell_partition(Z, n_clusters, method, random_state)
         if t in coarse:
             partitions[(name, t)] = labels
-        if callable(ranking):
-            note(name, t, float(ranking(Z, n_clusters, random_state)), projection)
-        elif ranking != CONSENSUS:
-            value = -np.inf if labels is None else float(SCORERS[ranking](Z, labels,
-                                                                          random_state))
-            note(name, t, value, projection)
+        if callable(ranking) or ranking != CONSENSUS:
+            note(name, t, partition_score(Z, labels, n_clusters, ranking, random_state),
+                 projection)
         elif t not in coarse:  # coarse cells are scored once all are partitioned
             pool = [v for v in partitions.values() if v is not None]
             note(name, t, consensus(labels, pool), projection)

@@ -58,29 +58,10 @@ HELD_OUT = {
 SCORES = ("size_entropy", "consensus")
 
 
-def subset(y, largest, ratio, reverse, seed, n_classes=None):
-    """Rows of a long-tailed subset: class ``c`` (of the sorted labels, or
-    of their reverse) keeps ``round(largest * ratio ** (-c / (k - 1)))``
-    rows, drawn at random with ``seed``; with ``n_classes``, only that many
-    classes, drawn first."""
-    from _data import long_tailed_sizes
-
-    rng = np.random.RandomState(seed)
-    classes = np.unique(y)
-    if n_classes is not None:
-        classes = np.sort(rng.choice(classes, n_classes, replace=False))
-    sizes = long_tailed_sizes(classes.size, largest, ratio)
-    if reverse:
-        sizes = sizes[::-1]
-    rows = [rng.choice(np.flatnonzero(y == c), size, replace=False)
-            for c, size in zip(classes, sizes)]
-    return np.sort(np.concatenate(rows))
-
-
 def fit(name, seeds, out):
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
-    from _data import load_for_fit
+    from _data import load_for_fit, long_tailed_rows
     from _record import append
     from skdiec import DiEC, pretrain_unet
     from skdiec.metrics import clustering_accuracy as acc
@@ -88,7 +69,8 @@ def fit(name, seeds, out):
     warnings.filterwarnings("ignore")
     source, memory, rule = HELD_OUT[name]
     X, y = load_for_fit(source)
-    rows = subset(y, *rule)
+    largest, ratio, reverse, draw_seed, *n_classes = rule
+    rows = long_tailed_rows(y, largest, ratio, draw_seed, reverse, *n_classes)
     k = int(np.unique(y[rows]).size)
     for seed in seeds:
         tic = time.perf_counter()

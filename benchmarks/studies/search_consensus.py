@@ -149,13 +149,14 @@ def score(paths, combined=False):
 
 
 def agreement(paths):
-    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+    from sklearn.metrics import adjusted_rand_score
 
     for path in paths:
         names, ward, _, _, _ = load(path)
         coarse = coarse_cells(names)
         pairs = [(a, b) for i, a in enumerate(coarse) for b in coarse[i + 1:]]
-        ami = np.mean([adjusted_mutual_info_score(ward[a], ward[b]) for a, b in pairs])
+        # search_score="auto"'s own measure
+        ami = _search.agreement({c: ward[c] for c in coarse})
         ari = np.mean([adjusted_rand_score(ward[a], ward[b]) for a, b in pairs])
         rules = scores(names, ward)
         picks = {rule: pick(names, rules[rule]) for rule in ("size_entropy", "consensus")}
