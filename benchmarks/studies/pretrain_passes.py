@@ -53,6 +53,8 @@ def fit(dataset, seed, epochs, memory, out, params=()):
     append({"study": "pretrain_passes", "dataset": dataset, "seed": seed,
             "pretrain_epochs": epochs, "fit_s": round(fit_s, 1), "peak_rss_mb": _maxrss_mb(),
             "col": est.col_, "cot": int(est.cot_), "n_iter": int(est.n_iter_),
+            "search_score_used": est.search_score_,
+            "search_agreement": round(float(est.search_agreement_), 4),
             "acc": round(acc(y, est.labels_), 4), "nmi": round(nmi(y, est.labels_), 4),
             "acc_init": round(acc(y, est.init_labels_), 4),
             "nmi_init": round(nmi(y, est.init_labels_), 4),
