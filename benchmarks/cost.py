@@ -151,7 +151,7 @@ def fit_operations(n, version, fine_tune_steps=None):
     """
     spe = math.ceil(n / BATCH)
     if version == "before":
-        # at least 10 epochs and 1,000 steps
+        # at least 10 epochs and 1,000 steps, with no ceiling
         pretrain = int(np.clip(math.ceil(1000 / spe), 10, 100)) * spe
         sub = min(n, 1000)
         search = 9 * sub  # 5 coarse (all layers) and 4 refining forwards on the subset

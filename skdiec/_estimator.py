@@ -99,9 +99,10 @@ class DiffusionEmbeddedClustering(
 
     pretrain_epochs : int or "auto", default="auto"
         Epochs of DDPM pretraining on ``X``. "auto" means 0 for a given U-Net,
-        and for one built here enough whole epochs for at least 1000
-        optimiser steps of ``pretrain_batch_size`` images (at most 100
-        epochs), whatever the number of images.
+        and for one built here ten passes over ``X``, within 1000 to 2000
+        optimiser steps of ``pretrain_batch_size`` images (whole passes, at
+        least one and at most 100): small sets are seen more often than ten
+        times, sets beyond about 12,800 images fewer.
 
     pretrain_learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule) in pretraining.
@@ -119,7 +120,7 @@ class DiffusionEmbeddedClustering(
     pretrain_batch_size : int, default=64
         Images per optimiser step in pretraining (at most ``batch_size``: a
         larger value is lowered to it, with a warning). With
-        ``pretrain_epochs="auto"`` the number of steps stays about 1000, so
+        ``pretrain_epochs="auto"`` small sets keep their number of steps, so
         a smaller batch pretrains on fewer images, for less: 32 costs about
         60 % of 64's time, and clustered digits as well but USPS worse; a
         larger batch with the same epochs (fewer steps) clustered digits

@@ -57,8 +57,8 @@ def fit_backbone(unet, X2d, image_shape, scheduler, *, unet_channels, epochs, le
     Parameters mirror the estimator's (``unet``, ``unet_channels``,
     ``pretrain_*``, ``pretrain_batch_size`` as ``batch_size``, ``memory``);
     ``seed`` is the backbone's :class:`numpy.random.SeedSequence`.
-    ``epochs="auto"`` means about ``AUTO_PRETRAIN_STEPS`` steps for a U-Net
-    built here and none for a given one.
+    ``epochs="auto"`` means :func:`~skdiec._backbone.auto_pretrain_epochs`
+    for a U-Net built here and none for a given one.
     """
     tic = time.perf_counter()
     init_seed, train_seed = _seeding.ints(seed, 2)
@@ -155,9 +155,9 @@ def pretrain_unet(X, *, image_shape=None, channel_axis="auto", unet=None, schedu
         the estimator's parameter of that name).
 
     epochs : int or "auto", default="auto"
-        Epochs of pretraining. "auto": whole epochs for at least 1000
-        optimiser steps (at most 100 epochs) for a U-Net built here, none for
-        a given one.
+        Epochs of pretraining. "auto", for a U-Net built here: ten passes
+        over the images, within 1000 to 2000 optimiser steps (whole
+        passes, at least one and at most 100); none for a given one.
 
     learning_rate : float, default=2e-3
         Peak learning rate of AdamW (one-cycle schedule).

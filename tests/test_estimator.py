@@ -292,10 +292,14 @@ def test_explicit_max_iter_ignores_the_agreement(digits):
 
 
 @pytest.mark.parametrize("n_samples, batch_size, epochs", [
-    (1797, 64, 35),   # digits: 29 steps an epoch, 1,015 steps
-    (9298, 64, 7),    # USPS: 146 steps an epoch, 1,022 steps
-    (70000, 64, 1),   # MNIST: 1,094 steps an epoch
-    (100, 64, 100),   # 2 steps an epoch: the ceiling
+    (1797, 64, 35),   # digits: 29 steps an epoch, 1,015 steps (the floor in steps)
+    (6400, 64, 10),   # 100 steps an epoch: the floor and the passes meet
+    (9298, 64, 10),   # USPS: 146 steps an epoch, 1,460 steps (the passes)
+    (10000, 64, 10),  # the MNIST test split: 1,570 steps
+    (20000, 64, 6),   # 313 steps an epoch: 1,878 steps (the ceiling)
+    (70000, 64, 1),   # MNIST: 1,094 steps an epoch, one pass
+    (200000, 64, 1),  # 3,125 steps an epoch: at least one pass
+    (100, 64, 100),   # 2 steps an epoch: at most 100 passes
 ])
 def test_auto_pretraining_length(n_samples, batch_size, epochs):
     from skdiec._backbone import auto_pretrain_epochs
