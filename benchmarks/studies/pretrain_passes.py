@@ -1,13 +1,14 @@
 """Pretraining passes on sets of about 10,000 images: does a longer
-pretraining than the default's 1,000 steps give cells that cluster better?
+pretraining than 1,000 steps give cells that cluster better?
 
     python benchmarks/studies/pretrain_passes.py fit DATASET SEED EPOCHS MEMORY_DIR OUT.jsonl \
         [NAME=VALUE ...]
     python benchmarks/studies/pretrain_passes.py render FILE.jsonl [FILE.jsonl ...]
 
 ``fit`` runs one DiEC fit from scratch with its defaults but
-``pretrain_epochs=EPOCHS`` (``pretrain_epochs="auto"`` gives the USPS and
-the MNIST test split 7 epochs, about 1,000 steps), keeps the pretrained
+``pretrain_epochs=EPOCHS`` (``pretrain_epochs="auto"`` gave the USPS and
+the MNIST test split 7 epochs, about 1,000 steps, until this study made it
+10), keeps the pretrained
 U-Net and the start in ``MEMORY_DIR``, and appends one line to ``OUT.jsonl``:
 ACC and NMI of the fit and of its start, the searched cell, the seconds of
 every phase and the peak resident memory of this process. Run one fit per
