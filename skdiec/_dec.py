@@ -39,13 +39,6 @@ AUTO_MIN_STEPS, AUTO_MAX_STEPS = 30, 100
 # 0.98 (Design notes, "Fine-tuning").
 REPRODUCED = 0.98
 HELD_MAX_STEPS = 300
-# Where the steps run out before the start is reproduced, the agreement can
-# fall between checks as well as rise, and the last state need not be the
-# one closest to the start. With KEEP_CLOSEST, fine-tuning then checks its
-# last state too and ends in the checked state (weights and centres) whose
-# partition agrees most with the start's: "keep the start when unsure",
-# judged by the one partition a fit trusts without labels.
-KEEP_CLOSEST = True
 # The denoising term only has to keep the U-Net a denoiser, and its gradient
 # needs no full batch: each fine-tuning step computes it on the first
 # DENOISING_SHARE of its batch, at the full weight. A quarter made a step a
@@ -177,11 +170,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
     dicts with the loss terms and the fraction of labels changed at each
     target refresh (and, with a fixed target, the share of checked rows
-    that have its label). With ``min_agreement`` and ``KEEP_CLOSEST``, the
-    last state is checked too, and a fit that ends short of
-    ``min_agreement`` (its steps ran out, or its labels stopped changing)
-    ends in the checked state that agreed most with the target (the last
-    entry of ``history`` then has ``"kept_step"``, that state's step).
+    that have its label).
 
     A training batch that does not fit in GPU memory is split, and its
     gradient accumulated over the parts (:func:`~skdiec._torch_utils.
@@ -206,16 +195,13 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         target_labels = (target if check_index is None
                          else target[torch.as_tensor(check_index)]).argmax(dim=1)
     Z = initial_embedding
-    keep_closest = KEEP_CLOSEST and target_labels is not None and min_agreement is not None
-    closest = None  # (agreement, step, weights, centres) of the checked state closest to P
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
-    while step < max_iter or (keep_closest and step > 0):
-        last = step >= max_iter  # the last state, checked only to compare it
+    while step < max_iter:
         if Z is None:
             Z = embedder.embed(X_check, batch_size, device)
         with torch.no_grad():
             q = soft_assignment(Z.to(device), centers, alpha).cpu()
-            empty = [] if last else reseed_empty_clusters(Z, q, centers)
+            empty = reseed_empty_clusters(Z, q, centers)
             if empty:
                 warnings.warn(
                     f"DEC fine-tuning: cluster(s) {empty} lost all their samples at step "
@@ -229,12 +215,9 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         history.append({"step": step, "labels_changed": changed})
         if target_labels is not None:
             history[-1]["target_agreement"] = float((labels == target_labels).float().mean())
-        if keep_closest and (closest is None or history[-1]["target_agreement"] > closest[0]):
-            closest = (history[-1]["target_agreement"], step,
-                       None if last else _copy_state(unet), centers.detach().clone())
-        if last or (prev_labels is not None and (
+        if prev_labels is not None and (
                 changed < tol or (min_agreement is not None and step >= min_steps
-                                  and history[-1]["target_agreement"] >= min_agreement))):
+                                  and history[-1]["target_agreement"] >= min_agreement)):
             break
         prev_labels, Z = labels, None
 
@@ -280,17 +263,5 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
                 )
         history[-1]["loss"] = float(loss.item())
     bar.close()
-    if (keep_closest and closest is not None and closest[1] != step
-            and history[-1]["target_agreement"] < min_agreement):
-        _, kept_step, weights, kept_centers = closest
-        unet.load_state_dict(weights)
-        with torch.no_grad():
-            centers.copy_(kept_centers)
-        history[-1]["kept_step"] = kept_step
     unet.eval()
     return step, history
-
-
-def _copy_state(module):
-    """A detached copy of ``module``'s state dict, on its device."""
-    return {name: value.detach().clone() for name, value in module.state_dict().items()}

@@ -270,9 +270,7 @@ class DiffusionEmbeddedClustering(
         the start's on 98 % of them, checked every ``update_interval``
         steps, at most 300 steps in all. Fine-tuning then teaches the
         start's partition, which takes one pass on some cells and several
-        on others (the documentation's Design notes). Where it stops short
-        of 98 %, it keeps its checked state closest to the start (see
-        ``fine_tune_history_``).
+        on others (the documentation's Design notes).
 
     update_interval : int, default=30
         Steps between refreshes of the target distribution ``P`` (with
@@ -384,13 +382,10 @@ class DiffusionEmbeddedClustering(
         Mean DDPM loss of each pretraining epoch.
 
     fine_tune_history_ : list of dict
-        Per check (each ``update_interval`` steps): the step, the fraction of
-        labels changed, the last loss and, with the target held at the
-        start, the share of checked samples that keep the start's label
-        (``"target_agreement"``). Where ``max_iter="auto"`` ended short of
-        reproducing the start, the last state is checked too, and the fit
-        keeps the checked state that agreed most with the start: the last
-        entry's ``"kept_step"`` names it.
+        Per check (every ``update_interval`` steps): the step, the fraction
+        of labels changed, the last loss and, with the target held at the
+        start, the share of checked samples that have the start's label
+        (``"target_agreement"``).
 
     timings_ : dict
         Seconds spent in each phase of ``fit``: ``"pretrain"`` (building,

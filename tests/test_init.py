@@ -229,31 +229,6 @@ def test_fine_tuning_towards_a_fixed_target_teaches_that_partition():
     assert (before == labels).mean() < 0.8
 
 
-def test_fine_tuning_short_of_the_start_ends_in_its_checked_state_closest_to_it():
-    # A random partition no tiny U-Net reproduces in 40 steps: at a high
-    # learning rate the agreement with it rises and falls between checks
-    # (here it peaks at step 20), and fine-tuning must end in the checked
-    # state (weights and centres) that agreed most, not in its last one.
-    embedder, X = tiny_embedder()
-    Z = embedder.embed(X, 64, "cpu")
-    labels = np.random.RandomState(0).randint(3, size=len(X))
-    centers = torch.nn.Parameter(Z[:3].clone())
-    n_iter, history = _dec.fine_tune(
-        embedder, X, centers, embedder.scheduler, alpha=1.0, max_iter=40, update_interval=10,
-        tol=0.0, denoising_weight=1.0, learning_rate=1e-1, batch_size=64, train_batch_size=16,
-        generator=make_generator(0), device="cpu", target=_dec.smoothed_onehot(labels, 3),
-        min_agreement=0.99, min_steps=10,
-    )
-    agreements = [h["target_agreement"] for h in history]
-    assert n_iter == 40 and [h["step"] for h in history] == [0, 10, 20, 30, 40]
-    assert max(agreements) < 0.99
-    final = _model.soft_assignment(embedder.embed(X, 64, "cpu"), centers.detach(), 1.0)
-    assert (final.argmax(dim=1).numpy() == labels).mean() == pytest.approx(max(agreements))
-    best = int(np.argmax(agreements))  # the first of equals, as fine-tuning keeps it
-    assert 0 < history[best]["step"] < 40
-    assert history[-1]["kept_step"] == history[best]["step"]
-
-
 def test_the_umap_start_leaves_torch_threads_as_they_were():
     # numba's first parallel launch inside UMAP resets the OpenMP thread
     # count that torch shares: a later pretraining in the same process would

@@ -3,6 +3,10 @@
 
     python benchmarks/studies/finetune_closest.py DATASET SEEDS MEMORY_DIR OUT.jsonl
 
+The rule was measured and not adopted: the library of commit ``216257b``
+(``git worktree add ../closest 216257b``) has ``_dec.KEEP_CLOSEST``, and
+this script runs there; today's library has no such switch.
+
 For each seed, two default fits read their backbone, search and start from
 ``MEMORY_DIR`` (a harness run's ``--backbone-dir``; a start cached under
 other code is computed once and kept there), one with ``KEEP_CLOSEST``
