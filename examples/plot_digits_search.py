@@ -10,9 +10,9 @@ Timestep (COT).
 
 The settings are reduced so that the script runs in a minute or two on a
 2-core CPU: a U-Net of widths ``(16, 32)`` (default ``(32, 64, 64)``), 10
-pretraining epochs (default ``"auto"``: about 1,000 optimiser steps, 35
-epochs on digits) and 60 fine-tuning steps (default 300). The search keeps
-its default timestep grid. With every default, a fit takes three to five minutes
+pretraining epochs (default ``"auto"``: at least 1,000 optimiser steps, 35
+epochs on digits) and 60 fine-tuning steps (default up to 300). The search
+keeps its default timestep grid. With every default, a digits fit takes 74-81 s
 on a 2-core CPU; the :doc:`/benchmarks` page reports what it reaches.
 """
 
