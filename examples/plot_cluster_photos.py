@@ -10,7 +10,8 @@ give labels, which clustering does not use: they only measure the result.
 
 The fit is reduced (a narrower U-Net, a short pretraining) so that the example
 runs in about a minute on a laptop's CPU; with DiEC's defaults, the fit
-pretrains 1,000 steps (ten passes over the images, at least 1,000 steps). The command line does the same in one line::
+pretrains ten passes over the images, at least 1,000 steps. The command line
+does the same in one line::
 
     python -m skdiec cluster data/cifar10-sample --n-clusters 5 --out clusters.csv
 

@@ -35,6 +35,9 @@ def main(dataset, seeds, memory, out):
     from _data import load_for_fit
     from _record import append
 
+    if not hasattr(_dec, "KEEP_CLOSEST"):  # setting it here would change nothing
+        sys.exit("finetune_closest.py needs the library of commit 216257b, where "
+                 "skdiec._dec.KEEP_CLOSEST exists (see this script's docstring)")
     warnings.filterwarnings("ignore")
     X, y = load_for_fit(dataset)
     k = int(np.unique(y).size)

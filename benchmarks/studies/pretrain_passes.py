@@ -8,13 +8,13 @@ pretraining than 1,000 steps give cells that cluster better?
 ``fit`` runs one DiEC fit from scratch with its defaults but
 ``pretrain_epochs=EPOCHS`` (``pretrain_epochs="auto"`` gave the USPS and
 the MNIST test split 7 epochs, about 1,000 steps, until this study made it
-10), keeps the pretrained
-U-Net and the start in ``MEMORY_DIR``, and appends one line to ``OUT.jsonl``:
-ACC and NMI of the fit and of its start, the searched cell, the seconds of
-every phase and the peak resident memory of this process. Run one fit per
-process, so that the peak is the fit's own. ``NAME=VALUE`` pairs set other
-estimator parameters (a literal, e.g. ``search_score='consensus'``), so that
-a later fit can read the kept U-Net with another search.
+10), keeps the pretrained U-Net and the start in ``MEMORY_DIR``, and
+appends one line to ``OUT.jsonl``: ACC and NMI of the fit and of its
+start, the searched cell, the seconds of every phase and the peak resident
+memory of this process. Run one fit per process, so that the peak is the
+fit's own. ``NAME=VALUE`` pairs set other estimator parameters (a literal,
+e.g. ``search_score='consensus'``), so that a later fit can read the
+kept U-Net with another search.
 
 ``render`` prints one row per (dataset, epochs, seed) of the lines of
 this study and of ``run.py`` (whose ``diec`` lines give the default's
