@@ -100,7 +100,7 @@ CONSENSUS = "consensus"
 # representation. Where they agree less, the partition most of them share
 # need not be the classes' (on faces under varying light it is the
 # lighting's), and the size entropy is used. Where they share hardly any
-# partition (natural photos: 0.23-0.28 on CIFAR-10, where every set of the
+# partition (natural photos: 0.21-0.24 on CIFAR-10, where every set of the
 # suite and its held-out subsets agreed 0.47 or more), nearly every cell's
 # partition has even sizes, so the size entropy cannot tell the cells
 # apart (its rank correlation with how a cell clusters was -0.11 there), and
