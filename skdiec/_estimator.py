@@ -196,11 +196,14 @@ class DiffusionEmbeddedClustering(
         them along a style of its own; it assumes no cluster size either
         (see the user guide for when to prefer it).
         "auto" is the consensus where the coarse cells' partitions agree
-        (``search_agreement_`` at least 0.7) and the size entropy where
-        they do not: where cells barely agree, the partition most of them
-        share need not be the classes' (on faces under varying light it is
-        the lighting's). ``search_score_`` says which was used; the user
-        guide says how the two fared on which data.
+        (``search_agreement_`` at least 0.7), the size entropy where they
+        agree less: the partition most of them share need not be the
+        classes' (on faces under varying light it is the lighting's); and
+        the modularity where they share hardly any partition (below 0.4,
+        as on natural photos), since there nearly every cell's partition
+        has even sizes and the size entropy cannot tell the cells apart.
+        ``search_score_`` says which was used; the user guide says how each
+        fared on which data.
         "spectral_silhouette" measures the silhouette in a spectral embedding
         of the k-nearest-neighbour graph.
 

@@ -246,9 +246,9 @@ LOAD_CASES = {
                       "extra is not an array of this format"),
     "noise_bank_draws": (None, _set_array("noise_bank", lambda a: a[:1]),
                          "noise_bank has shape"),
-    "search_score_unlike_param": (_set("fitted.search_score_", "modularity"), None,
+    "search_score_unlike_param": (_set("fitted.search_score_", "silhouette"), None,
                                   r"fitted.search_score_ must be one of "
-                                  r"\['consensus', 'size_entropy'\]"),
+                                  r"\['consensus', 'modularity', 'size_entropy'\]"),
     "search_agreement_text": (_set("fitted.search_agreement_", "high"), None,
                               r"fitted.search_agreement_ must be a number in \[-1, 1\] or NaN"),
 }

@@ -232,26 +232,32 @@ def test_agreement_is_mean_ami_over_pairs():
 
 
 @pytest.mark.parametrize("value, expected", [(0.95, "consensus"), (0.7, "consensus"),
-                                             (0.69, "size_entropy"),
+                                             (0.69, "size_entropy"), (0.4, "size_entropy"),
+                                             (0.39, "modularity"), (-0.1, "modularity"),
                                              (float("nan"), "size_entropy")])
-def test_auto_score_is_consensus_only_where_cells_agree(value, expected):
+def test_auto_score_follows_the_cells_agreement(value, expected):
     assert _search.resolve_score("auto", value) == expected
     assert _search.resolve_score("silhouette", value) == "silhouette"
 
 
-def fake_two_views(agree):
+def fake_views(regime):
     """Four classes of 200 samples. "down.0" sees them at every timestep.
-    With ``agree``, "mid" and "up.0" see them too, less sharply; without,
-    each of their cells splits the samples along a nuisance of its own (a
-    random partition per cell), so that the cells barely agree."""
+    Where the cells ``"agree"``, "mid" and "up.0" see them too, less
+    sharply; where they agree ``"partly"``, "mid" does and "up.0" only at
+    t = 10; where they ``"hardly"`` agree, neither does. A cell that does not
+    see the classes splits the samples along a nuisance of its own (a random
+    partition per cell)."""
     centers = np.random.RandomState(0).normal(size=(4, 6)) * 6
+    seen = {"agree": lambda name, t: True,
+            "partly": lambda name, t: name != "up.0" or t == 10,
+            "hardly": lambda name, t: name == "down.0"}[regime]
 
     def extract(unet, scheduler, X, t, names, noise_bank, pooling, batch_size, device):
         out = {}
         n = X.shape[0]
         for name in names:
-            rng = np.random.RandomState(hash((name, t)) % 2**31)
-            if name == "down.0" or agree:
+            rng = np.random.RandomState((LAYERS.index(name) * 1000 + int(t)) % 2**31)
+            if seen(name, t):
                 y, spread = np.arange(n) % 4, 1.0 if name == "down.0" else 2.0
             else:
                 y, spread = rng.randint(4, size=n), 0.5
@@ -261,11 +267,13 @@ def fake_two_views(agree):
     return extract
 
 
-@pytest.mark.parametrize("agree, expected", [(True, "consensus"), (False, "size_entropy")])
-def test_auto_search_ranks_by_the_score_the_agreement_chooses(monkeypatch, agree, expected):
-    monkeypatch.setattr(_search, "extract_features", fake_two_views(agree))
+@pytest.mark.parametrize("regime, expected", [("agree", "consensus"),
+                                              ("partly", "size_entropy"),
+                                              ("hardly", "modularity")])
+def test_auto_search_ranks_by_the_score_the_agreement_chooses(monkeypatch, regime, expected):
+    monkeypatch.setattr(_search, "extract_features", fake_views(regime))
     auto = search_fake_grid("auto", n_refine=2)
-    assert (auto.agreement >= _search.AGREEMENT_MIN) == agree
+    assert _search.resolve_score("auto", auto.agreement) == expected
     assert auto.score == expected
     chosen = search_fake_grid(expected, n_refine=2)
     # The same search as with the chosen score named, cell for cell.
@@ -273,4 +281,6 @@ def test_auto_search_ranks_by_the_score_the_agreement_chooses(monkeypatch, agree
     np.testing.assert_array_equal(auto.timesteps, chosen.timesteps)
     np.testing.assert_allclose(auto.scores, chosen.scores)
     np.testing.assert_allclose(auto.projection_mean, chosen.projection_mean)
+    np.testing.assert_allclose(auto.projection_components, chosen.projection_components)
     assert chosen.agreement == pytest.approx(auto.agreement)
+    assert auto.col == "down.0"  # the layer that sees the classes at every timestep
