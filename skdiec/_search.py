@@ -416,18 +416,18 @@ def search(unet, scheduler, X, *, layers, timesteps, n_refine, n_clusters, score
 
     cell_agreement = agreement(partitions)
     resolved = resolve_score(score, cell_agreement)
-    if resolved == CONSENSUS:
-        ranking = CONSENSUS
-        table.clear()
-        best.clear()
-        for cell, value in consensus_of_each(partitions).items():
-            note(*cell, value, None)
-    elif auto and resolved != ranking:
+    # The consensus scores the coarse cells only once all are partitioned,
+    # and "auto" may have resolved to another score than it ranked them by:
+    # then the coarse cells are ranked again.
+    if resolved == CONSENSUS or resolved != ranking:
         ranking = resolved
+        rescored = (consensus_of_each(partitions) if resolved == CONSENSUS else
+                    {cell: partition_score(Z, labels, n_clusters, resolved, random_state)
+                     for cell, (Z, labels) in projected.items()})
         table.clear()
         best.clear()
-        for cell, (Z, labels) in projected.items():
-            note(*cell, partition_score(Z, labels, n_clusters, ranking, random_state), None)
+        for cell, value in rescored.items():
+            note(*cell, value, None)
     projected.clear()
 
     mean_by_layer = [np.mean([table[(name, t)] for t in coarse]) for name in layers]
