@@ -64,6 +64,12 @@ FINE_TUNE_DRAWS = 1
 # within the step cap and so took longer; the option n_cells > 1 is chosen
 # for accuracy (Design notes, "The clustering space: pooling the best cells").
 POOLED_GRAD = "all"
+# Steps over which fine-tuning's learning rate rises linearly to its value
+# (0: none): Adam's first steps move every weight by about the learning
+# rate, whatever its gradient, and on CIFAR-10 the first 30 steps undid much
+# of the start. Switch of benchmarks/studies/finetune_photos.py, removed
+# again in the next commit.
+LR_WARMUP = 0
 
 
 def step_draws(n_bank):
@@ -182,6 +188,10 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     n = X.shape[0]
     params = [p for p in unet.parameters() if p.requires_grad] + [centers]
     optimizer = make_adam(params, learning_rate)
+    lr_schedule = None
+    if LR_WARMUP:
+        lr_schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / LR_WARMUP))
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
     n_denoised = denoised_rows(batch)
@@ -252,6 +262,8 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
             (loss, kl), micro_batch = backward_in_batches(
                 batch_loss, batch, micro_batch, optimizer, "DEC fine-tuning")
             optimizer.step()
+            if lr_schedule is not None:
+                lr_schedule.step()
             step += 1
             bar.update(1)
             if verbose:
