@@ -64,12 +64,6 @@ FINE_TUNE_DRAWS = 1
 # within the step cap and so took longer; the option n_cells > 1 is chosen
 # for accuracy (Design notes, "The clustering space: pooling the best cells").
 POOLED_GRAD = "all"
-# Steps over which fine-tuning's learning rate rises linearly to its value
-# (0: none): Adam's first steps move every weight by about the learning
-# rate, whatever its gradient, and on CIFAR-10 the first 30 steps undid much
-# of the start. Switch of benchmarks/studies/finetune_photos.py, removed
-# again in the next commit.
-LR_WARMUP = 0
 
 
 def step_draws(n_bank):
@@ -158,7 +152,7 @@ def reseed_empty_clusters(Z, q, centers):
 def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interval, tol,
               denoising_weight, learning_rate, batch_size, train_batch_size, generator, device,
               target=None, check_index=None, initial_embedding=None, min_agreement=None,
-              min_steps=0, verbose=0):
+              min_steps=0, keep_start=False, verbose=0):
     """Train the U-Net and ``centers`` (a Parameter) together, in place.
 
     ``target`` (n_samples, n_clusters), if given, is the fixed target
@@ -171,7 +165,11 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     the weights as they are, spares the first check its pass. With a fixed
     target and ``min_agreement``, fine-tuning also stops at a check after
     ``min_steps`` steps where that share of the checked rows have the
-    target's label.
+    target's label. With a fixed target and ``keep_start``, where the steps
+    run out before such a stop, the last state is checked too, and if its
+    partition agrees with the target less than the state before fine-tuning
+    did, the U-Net and ``centers`` are put back as they were before it (the
+    last history entry then has ``"reverted": True``).
 
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
     dicts with the loss terms and the fraction of labels changed at each
@@ -188,10 +186,6 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     n = X.shape[0]
     params = [p for p in unet.parameters() if p.requires_grad] + [centers]
     optimizer = make_adam(params, learning_rate)
-    lr_schedule = None
-    if LR_WARMUP:
-        lr_schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min(1.0, (s + 1) / LR_WARMUP))
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
     n_denoised = denoised_rows(batch)
@@ -205,6 +199,11 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         target_labels = (target if check_index is None
                          else target[torch.as_tensor(check_index)]).argmax(dim=1)
     Z = initial_embedding
+    before = None
+    if keep_start and target is not None and max_iter > 0:
+        before = ({name: value.detach().clone() for name, value in unet.state_dict().items()},
+                  centers.detach().clone())
+    stopped = False
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:
         if Z is None:
@@ -228,6 +227,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         if prev_labels is not None and (
                 changed < tol or (min_agreement is not None and step >= min_steps
                                   and history[-1]["target_agreement"] >= min_agreement)):
+            stopped = True
             break
         prev_labels, Z = labels, None
 
@@ -262,8 +262,6 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
             (loss, kl), micro_batch = backward_in_batches(
                 batch_loss, batch, micro_batch, optimizer, "DEC fine-tuning")
             optimizer.step()
-            if lr_schedule is not None:
-                lr_schedule.step()
             step += 1
             bar.update(1)
             if verbose:
@@ -276,4 +274,26 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         history[-1]["loss"] = float(loss.item())
     bar.close()
     unet.eval()
+    if before is not None and not stopped:
+        _keep_start_if_closer(embedder, X_check, centers, alpha, target_labels, prev_labels,
+                              history, step, before, batch_size, device)
     return step, history
+
+
+def _keep_start_if_closer(embedder, X_check, centers, alpha, target_labels, prev_labels,
+                          history, step, before, batch_size, device):
+    """Check the state where the steps ran out, and put back the state
+    ``before`` fine-tuning (U-Net weights, centres) if its partition agrees
+    with the target less than that one's did (``history[0]``)."""
+    Z = embedder.embed(X_check, batch_size, device)
+    with torch.no_grad():
+        labels = soft_assignment(Z.to(device), centers, alpha).cpu().argmax(dim=1)
+    agreement = float((labels == target_labels).float().mean())
+    history.append({"step": step, "labels_changed": float((labels != prev_labels).float().mean()),
+                    "target_agreement": agreement})
+    if agreement < history[0]["target_agreement"]:
+        weights, start_centers = before
+        embedder.unet.load_state_dict(weights)
+        with torch.no_grad():
+            centers.copy_(start_centers)
+        history[-1]["reverted"] = True

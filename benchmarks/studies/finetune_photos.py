@@ -6,7 +6,9 @@ Each ``ARM`` is ``NAME=VALUE[,NAME=VALUE...]``: estimator parameters
 (``max_iter=900``, ``learning_rate=3e-4``) and ``warmup=STEPS``, a linear
 rise of fine-tuning's learning rate over its first ``STEPS`` steps (the
 switch ``skdiec._dec.LR_WARMUP``, which only the library of the commit that
-adds this script has). Every arm is a default fit otherwise, with
+added this script, ``eaf6aad``, has). ``reverted`` records whether the fit
+kept the state before fine-tuning (``max_iter="auto"`` where its steps ran
+out further from the start than they began). Every arm is a default fit otherwise, with
 ``memory=MEMORY_DIR``: the U-Net, the search and the start come from the
 cache, so the arms differ only in fine-tuning. Appends one line per arm:
 ACC and NMI of the start and of ``labels_``, the share of samples that kept
@@ -47,12 +49,18 @@ def main(dataset, seed, memory, out, arms):
     for arm in arms:
         params = {name: _value(value) for name, value in
                   (pair.split("=", 1) for pair in arm.split(","))}
-        _dec.LR_WARMUP = int(params.pop("warmup", 0))
+        warmup = int(params.pop("warmup", 0))
+        if warmup and not hasattr(_dec, "LR_WARMUP"):
+            sys.exit("warmup=STEPS needs the library of the commit that added this script")
+        if hasattr(_dec, "LR_WARMUP"):
+            _dec.LR_WARMUP = warmup
         tic = time.perf_counter()
         est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, memory=memory,
                    **params).fit(X)
         append({"study": "finetune_photos", "dataset": dataset, "seed": seed,
-                "params": params, "warmup": _dec.LR_WARMUP, "n_iter": est.n_iter_,
+                "params": params, "warmup": warmup, "n_iter": est.n_iter_,
+                "reverted": bool(est.fine_tune_history_
+                                 and est.fine_tune_history_[-1].get("reverted")),
                 "acc": round(acc(y, est.labels_), 4), "nmi": round(nmi(y, est.labels_), 4),
                 "acc_init": round(acc(y, est.init_labels_), 4),
                 "nmi_init": round(nmi(y, est.init_labels_), 4),
