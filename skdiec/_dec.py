@@ -152,7 +152,7 @@ def reseed_empty_clusters(Z, q, centers):
 def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interval, tol,
               denoising_weight, learning_rate, batch_size, train_batch_size, generator, device,
               target=None, check_index=None, initial_embedding=None, min_agreement=None,
-              min_steps=0, verbose=0):
+              min_steps=0, keep_start=False, verbose=0):
     """Train the U-Net and ``centers`` (a Parameter) together, in place.
 
     ``target`` (n_samples, n_clusters), if given, is the fixed target
@@ -165,7 +165,11 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     the weights as they are, spares the first check its pass. With a fixed
     target and ``min_agreement``, fine-tuning also stops at a check after
     ``min_steps`` steps where that share of the checked rows have the
-    target's label.
+    target's label. With a fixed target and ``keep_start``, where the steps
+    run out before such a stop, the last state is checked too, and if its
+    partition agrees with the target less than the state before fine-tuning
+    did, the U-Net and ``centers`` are put back as they were before it (the
+    last history entry then has ``"reverted": True``).
 
     Returns ``(n_iter, history)``: the optimiser steps taken and a list of
     dicts with the loss terms and the fraction of labels changed at each
@@ -195,6 +199,11 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         target_labels = (target if check_index is None
                          else target[torch.as_tensor(check_index)]).argmax(dim=1)
     Z = initial_embedding
+    before = None
+    if keep_start and target is not None and max_iter > 0:
+        before = ({name: value.detach().clone() for name, value in unet.state_dict().items()},
+                  centers.detach().clone())
+    stopped = False
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:
         if Z is None:
@@ -218,6 +227,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         if prev_labels is not None and (
                 changed < tol or (min_agreement is not None and step >= min_steps
                                   and history[-1]["target_agreement"] >= min_agreement)):
+            stopped = True
             break
         prev_labels, Z = labels, None
 
@@ -264,4 +274,26 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         history[-1]["loss"] = float(loss.item())
     bar.close()
     unet.eval()
+    if before is not None and not stopped:
+        _keep_start_if_closer(embedder, X_check, centers, alpha, target_labels, prev_labels,
+                              history, step, before, batch_size, device)
     return step, history
+
+
+def _keep_start_if_closer(embedder, X_check, centers, alpha, target_labels, prev_labels,
+                          history, step, before, batch_size, device):
+    """Check the state where the steps ran out, and put back the state
+    ``before`` fine-tuning (U-Net weights, centres) if its partition agrees
+    with the target less than that one's did (``history[0]``)."""
+    Z = embedder.embed(X_check, batch_size, device)
+    with torch.no_grad():
+        labels = soft_assignment(Z.to(device), centers, alpha).cpu().argmax(dim=1)
+    agreement = float((labels == target_labels).float().mean())
+    history.append({"step": step, "labels_changed": float((labels != prev_labels).float().mean()),
+                    "target_agreement": agreement})
+    if agreement < history[0]["target_agreement"]:
+        weights, start_centers = before
+        embedder.unet.load_state_dict(weights)
+        with torch.no_grad():
+            centers.copy_(start_centers)
+        history[-1]["reverted"] = True

@@ -273,7 +273,10 @@ class DiffusionEmbeddedClustering(
         the start's on 98 % of them, checked every ``update_interval``
         steps, at most 300 steps in all. Fine-tuning then teaches the
         start's partition, which takes one pass on some cells and several
-        on others (the documentation's Design notes).
+        on others (the documentation's Design notes). Where the 300 steps
+        end with a partition that agrees with the start less than the
+        start's centres did before fine-tuning, the fit keeps the U-Net and
+        centres from before it, as with ``max_iter=0``.
 
     update_interval : int, default=30
         Steps between refreshes of the target distribution ``P`` (with
@@ -388,7 +391,9 @@ class DiffusionEmbeddedClustering(
         Per check (every ``update_interval`` steps): the step, the fraction
         of labels changed, the last loss and, with the target held at the
         start, the share of checked samples that have the start's label
-        (``"target_agreement"``).
+        (``"target_agreement"``). Under ``max_iter="auto"`` a last entry
+        checks the state where the steps ran out; ``"reverted": True`` there
+        says that the fit kept the state before fine-tuning instead.
 
     timings_ : dict
         Seconds spent in each phase of ``fit``: ``"pretrain"`` (building,
@@ -684,8 +689,8 @@ class DiffusionEmbeddedClustering(
                 tol=self.tol, denoising_weight=self.denoising_weight, target=target,
                 check_index=check, initial_embedding=Z if check is None else Z[check],
                 min_agreement=min_agreement, min_steps=min_steps,
-                learning_rate=self.learning_rate, batch_size=self.batch_size,
-                train_batch_size=train_batch,
+                keep_start=min_agreement is not None, learning_rate=self.learning_rate,
+                batch_size=self.batch_size, train_batch_size=train_batch,
                 generator=make_generator(_seeding.int_seed(seeds.fine_tune)),
                 device=device, verbose=self.verbose,
             )
@@ -697,7 +702,7 @@ class DiffusionEmbeddedClustering(
             extra_cells=tuple(start.cells[1:]))
 
         tic = time.perf_counter()
-        if n_iter > 0:  # the weights moved: embed again
+        if n_iter > 0 and not history[-1].get("reverted"):  # the weights moved: embed again
             Z = embedder.embed(X_img, self.batch_size, device)
         labels = model.soft_assign(Z).argmax(axis=1)
         timings["embed"] = time.perf_counter() - tic

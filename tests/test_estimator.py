@@ -285,6 +285,59 @@ def test_auto_fine_tuning_with_held_target_runs_until_the_start_is_reproduced(di
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
+def _held_steps_that_run_out(monkeypatch, steps=6):
+    """The held target's steps run out before the start is reproduced."""
+    from skdiec import _dec
+
+    monkeypatch.setattr(_dec, "HELD_MAX_STEPS", steps)
+    monkeypatch.setattr(_dec, "REPRODUCED", 1.01)
+
+
+@pytest.mark.filterwarnings("ignore:DEC fine-tuning:RuntimeWarning")
+def test_auto_fine_tuning_that_ends_further_from_the_start_keeps_the_state_before_it(
+    digits, monkeypatch
+):
+    X, _ = digits
+    _held_steps_that_run_out(monkeypatch)
+    # A learning rate far too high scrambles the U-Net's features.
+    est = DiEC(n_clusters=3, random_state=0, **dict(
+        FAST, max_iter="auto", tol=0.0, learning_rate=0.5)).fit(X)
+    history = est.fine_tune_history_
+    assert est.n_iter_ == 6 and history[-1]["step"] == 6
+    assert history[-1]["target_agreement"] < history[0]["target_agreement"]
+    assert history[-1]["reverted"] is True
+    unfitted = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter=0)).fit(X)
+    np.testing.assert_array_equal(est.labels_, unfitted.labels_)
+    np.testing.assert_array_equal(est.cluster_centers_, unfitted.cluster_centers_)
+    for kept, before in zip(est.unet_.parameters(), unfitted.unet_.parameters()):
+        torch.testing.assert_close(kept, before, rtol=0, atol=0)
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+@pytest.mark.filterwarnings("ignore:DEC fine-tuning:RuntimeWarning")
+@pytest.mark.parametrize("learning_rate", [1e-3, 0.5])
+def test_auto_fine_tuning_checks_where_its_steps_ran_out(digits, monkeypatch, learning_rate):
+    X, _ = digits
+    _held_steps_that_run_out(monkeypatch)
+    est = DiEC(n_clusters=3, random_state=0, **dict(
+        FAST, max_iter="auto", tol=0.0, learning_rate=learning_rate)).fit(X)
+    first, last = est.fine_tune_history_[0], est.fine_tune_history_[-1]
+    assert last["step"] == est.n_iter_ == 6
+    assert last.get("reverted", False) == (
+        last["target_agreement"] < first["target_agreement"])
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+@pytest.mark.filterwarnings("ignore:DEC fine-tuning:RuntimeWarning")
+def test_explicit_max_iter_keeps_where_its_steps_ran_out(digits, monkeypatch):
+    X, _ = digits
+    _held_steps_that_run_out(monkeypatch)
+    est = DiEC(n_clusters=3, random_state=0, **dict(
+        FAST, max_iter=6, tol=0.0, learning_rate=0.5)).fit(X)
+    assert not any(h.get("reverted") for h in est.fine_tune_history_)
+    assert est.fine_tune_history_[-1]["step"] < 6  # no check after the last step
+
+
 def test_explicit_max_iter_ignores_the_agreement(digits):
     X, _ = digits
     est = DiEC(n_clusters=3, random_state=0, **dict(FAST, max_iter=8, tol=0.0)).fit(X)
