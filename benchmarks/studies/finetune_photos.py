@@ -3,17 +3,19 @@
     python benchmarks/studies/finetune_photos.py DATASET SEED MEMORY_DIR OUT.jsonl ARM [ARM ...]
 
 Each ``ARM`` is ``NAME=VALUE[,NAME=VALUE...]``: estimator parameters
-(``max_iter=900``, ``learning_rate=3e-4``) and ``warmup=STEPS``, a linear
-rise of fine-tuning's learning rate over its first ``STEPS`` steps (the
-switch ``skdiec._dec.LR_WARMUP``, which only the library of the commit that
-added this script, ``eaf6aad``, has). ``reverted`` records whether the fit
-kept the state before fine-tuning (``max_iter="auto"`` where its steps ran
-out further from the start than they began). Every arm is a default fit otherwise, with
+(``max_iter=900``, ``learning_rate=3e-4``), ``draws=N``, the noise draws
+each step's KL term reads (``skdiec._dec.FINE_TUNE_DRAWS``), and
+``warmup=STEPS``, a linear rise of fine-tuning's learning rate over its
+first ``STEPS`` steps (the switch ``skdiec._dec.LR_WARMUP``, which only the
+library of the commit that added this script, ``eaf6aad``, has).
+``reverted`` records whether the fit kept the state before fine-tuning
+(``max_iter="auto"`` where its steps ran out further from the start than
+they began). Every arm is a default fit otherwise, with
 ``memory=MEMORY_DIR``: the U-Net, the search and the start come from the
-cache, so the arms differ only in fine-tuning. Appends one line per arm:
-ACC and NMI of the start and of ``labels_``, the share of samples that kept
-the start's label, the agreement with the start at every check and the
-seconds of fine-tuning. The labels only score.
+cache, so the arms differ only in fine-tuning. Appends one line per arm: ACC
+and NMI of the start and of ``labels_``, the share of samples that kept the
+start's label, the agreement with the start at every check and the seconds
+of fine-tuning. The labels only score.
 
 Why ask: on CIFAR-10 the default fine-tuning (300 steps at 1e-3) ended below
 its start on 2 of 3 seeds without its partition ever agreeing with the
@@ -54,11 +56,16 @@ def main(dataset, seed, memory, out, arms):
             sys.exit("warmup=STEPS needs the library of the commit that added this script")
         if hasattr(_dec, "LR_WARMUP"):
             _dec.LR_WARMUP = warmup
+        draws = params.pop("draws", None)
+        default_draws = _dec.FINE_TUNE_DRAWS
+        if draws is not None:
+            _dec.FINE_TUNE_DRAWS = draws
         tic = time.perf_counter()
         est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, memory=memory,
                    **params).fit(X)
         append({"study": "finetune_photos", "dataset": dataset, "seed": seed,
                 "params": params, "warmup": warmup, "n_iter": est.n_iter_,
+                "fine_tune_draws": _dec.FINE_TUNE_DRAWS,
                 "reverted": bool(est.fine_tune_history_
                                  and est.fine_tune_history_[-1].get("reverted")),
                 "acc": round(acc(y, est.labels_), 4), "nmi": round(nmi(y, est.labels_), 4),
@@ -69,6 +76,7 @@ def main(dataset, seed, memory, out, arms):
                               for r in est.fine_tune_history_ if "target_agreement" in r],
                 "fine_tune_s": round(est.timings_["fine_tune"], 1),
                 "fit_s": round(time.perf_counter() - tic, 1)}, out)
+        _dec.FINE_TUNE_DRAWS = default_draws
 
 
 if __name__ == "__main__":
