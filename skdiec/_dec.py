@@ -203,7 +203,6 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     if keep_start and target is not None and max_iter > 0:
         before = ({name: value.detach().clone() for name, value in unet.state_dict().items()},
                   centers.detach().clone())
-    stopped = False
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:
         if Z is None:
@@ -227,7 +226,6 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         if prev_labels is not None and (
                 changed < tol or (min_agreement is not None and step >= min_steps
                                   and history[-1]["target_agreement"] >= min_agreement)):
-            stopped = True
             break
         prev_labels, Z = labels, None
 
@@ -274,7 +272,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         history[-1]["loss"] = float(loss.item())
     bar.close()
     unet.eval()
-    if before is not None and not stopped:
+    if before is not None and step == max_iter:  # the steps ran out: no check stopped them
         _keep_start_if_closer(embedder, X_check, centers, alpha, target_labels, prev_labels,
                               history, step, before, batch_size, device)
     return step, history
