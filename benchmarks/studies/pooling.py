@@ -2,7 +2,7 @@
 
     python benchmarks/studies/pooling.py fit DATASET SEED MEMORY_DIR OUT.jsonl POOLING[,...] \
         [NAME=VALUE ...]
-    python benchmarks/studies/pooling.py render FILE.jsonl
+    python benchmarks/studies/pooling.py render FILE.jsonl [FILE.jsonl ...]
 
 ``fit`` runs, for each ``POOLING`` in turn (``flatten``, ``avg``, ``max``,
 ``avgmax`` or a grid side such as ``2``), ``DiEC(max_iter=0,
@@ -13,7 +13,7 @@ appends one line to ``OUT.jsonl``: ACC and NMI of the start against the
 classes (which only score), the searched cell, the score used and the
 seconds of the fit. ``NAME=VALUE`` pairs set other estimator parameters of every fit (a
 literal, e.g. ``search_score='consensus'``), recorded as ``params``.
-``render`` prints one row per (dataset, pooling): the
+``render`` prints one row per (dataset, parameters, pooling) of the files: the
 start's ACC per seed, its mean ACC and NMI, and the mean gain in ACC over
 ``flatten`` on the same seeds.
 
@@ -70,8 +70,8 @@ def fit(dataset, seed, memory, out, poolings, pairs=()):
               f"at {est.col_}@{est.cot_} ({est.search_score_}), {fit_s:.0f} s", flush=True)
 
 
-def render(path):
-    rows = [json.loads(line) for line in open(path)]
+def render(paths):
+    rows = [json.loads(line) for path in paths for line in open(path)]
     runs = {}
     for r in rows:
         if r.get("study") == "pooling":
@@ -104,6 +104,6 @@ if __name__ == "__main__":
         fit(dataset, int(seed), memory, out, [_pooling(p) for p in poolings.split(",")],
             sys.argv[7:])
     elif sys.argv[1] == "render":
-        render(sys.argv[2])
+        render(sys.argv[2:])
     else:
         sys.exit(__doc__)
