@@ -19,7 +19,9 @@ from the same cell (COL/COT) of the same U-Net:
 - ``pixels32``: the pixels' 32 leading principal components.
 
 Each space gets the library's start (``_init.initial_partition``, UMAP +
-k-means chosen by modularity, seeded as the fit's seed) and a diagnostic
+k-means chosen by modularity) drawn with ``SEED`` itself, not the seed the
+fit derives from it, so ``library`` redraws the fit's start (whose ACC is
+``acc_fit_start``) and every space of a seed shares one draw; and a diagnostic
 that reads the classes: the mean 3-fold accuracy of a logistic regression
 from the space to the classes (``probe``), how much class information the
 space holds linearly, whatever a clustering makes of it. One line per
