@@ -53,15 +53,16 @@ def fit(dataset, seed, memory, out, pairs=()):
 
     from _data import load_for_fit
     from _record import append
-    from skdiec import DiEC, _features, _init
+    from skdiec import DiEC, _features, _init, _input
     from skdiec.metrics import clustering_accuracy as acc
 
     warnings.filterwarnings("ignore")
     X, y = load_for_fit(dataset)
     params = {name: ast.literal_eval(value)
               for name, value in (pair.split("=", 1) for pair in pairs)}
-    est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, max_iter=0,
-               memory=memory, **params).fit(X)
+    n_clusters = int(np.unique(y).size)
+    est = DiEC(n_clusters=n_clusters, random_state=seed, max_iter=0, memory=memory,
+               **params).fit(X)
     model = est._model
     images = est._images(X)
 
@@ -70,12 +71,14 @@ def fit(dataset, seed, memory, out, pairs=()):
                                           [est.col_], model.noise_bank, est.pooling,
                                           est.batch_size, "cpu")[est.col_]
 
-    def mirrored():  # images (n, C, H, W) or (n, H, W, C): swap left and right
-        return np.flip(X, axis=X.ndim - 1 if X.shape[1] <= 4 else X.ndim - 2).copy()
+    def mirrored():  # left and right swapped, in the layout the estimator read X in
+        last = X.ndim == 4 and _input.channels_last(X.shape, est.channel_axis)
+        return np.flip(X, axis=X.ndim - 2 if last else X.ndim - 1).copy()
 
+    done = {}  # the spaces built so far: flip reuses the library's embedding
     spaces = {
         "library": lambda: est.transform(X),
-        "flip": lambda: (est.transform(X) + est.transform(mirrored())) / 2,
+        "flip": lambda: (done["library"] + est.transform(mirrored())) / 2,
         "pixels32": lambda: PCA(32, random_state=0).fit_transform(X.reshape(len(X), -1)),
     }
     features = None
@@ -88,10 +91,11 @@ def fit(dataset, seed, memory, out, pairs=()):
                 features = cell_features()
             k = int(re.sub(r"\D", "", name))
             Z = PCA(k, whiten=name.startswith("whiten"), random_state=0).fit_transform(features)
+        done[name] = Z
         embed_s = time.perf_counter() - tic
         probe = cross_val_score(LogisticRegression(max_iter=300), Z, y, cv=3).mean()
         tic = time.perf_counter()
-        labels, _ = _init.initial_partition(np.asarray(Z, dtype=np.float64), len(np.unique(y)),
+        labels, _ = _init.initial_partition(np.asarray(Z, dtype=np.float64), n_clusters,
                                             "umap", np.random.RandomState(seed))
         append({"study": "photo_space", "dataset": dataset, "seed": seed, "space": name,
                 "params": {k_: repr(v) for k_, v in params.items()},
