@@ -154,6 +154,17 @@ def test_long_tailed_subsets_fall_ten_to_one_and_do_not_depend_on_a_run():
         data.long_tailed(X, y, largest=300)
 
 
+def test_study_parameters_are_literals_and_a_bad_pair_stops_naming_it():
+    parse = _module("_params").parse
+    assert parse(["n_cells=5", "search_score='consensus'", "learning_rate=1e-3"]) == {
+        "n_cells": 5, "search_score": "consensus", "learning_rate": 1e-3}
+    assert parse([]) == {}
+    with pytest.raises(SystemExit, match="search_score: 'consensus' is not a Python literal"):
+        parse(["search_score=consensus"])  # the shell ate the quotes
+    with pytest.raises(SystemExit, match="expected NAME=VALUE, got 'n_cells'"):
+        parse(["n_cells"])
+
+
 def test_suite_table_compares_diec_with_umap_kmeans_per_dataset():
     render = _module("render")
     saved = list(sys.path)

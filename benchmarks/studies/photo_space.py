@@ -43,7 +43,6 @@ SPACES = ("library", "flip", "pca16", "pca32", "pca64", "pca128", "whiten32", "p
 
 
 def fit(dataset, seed, memory, out, pairs=()):
-    import ast
 
     import numpy as np
     from sklearn.decomposition import PCA
@@ -51,6 +50,7 @@ def fit(dataset, seed, memory, out, pairs=()):
     from sklearn.metrics import normalized_mutual_info_score as nmi
     from sklearn.model_selection import cross_val_score
 
+    import _params
     from _data import load_for_fit
     from _record import append
     from skdiec import DiEC, _features, _init, _input
@@ -58,8 +58,7 @@ def fit(dataset, seed, memory, out, pairs=()):
 
     warnings.filterwarnings("ignore")
     X, y = load_for_fit(dataset)
-    params = {name: ast.literal_eval(value)
-              for name, value in (pair.split("=", 1) for pair in pairs)}
+    params = _params.parse(pairs)
     n_clusters = int(np.unique(y).size)
     est = DiEC(n_clusters=n_clusters, random_state=seed, max_iter=0, memory=memory,
                **params).fit(X)

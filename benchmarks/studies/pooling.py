@@ -39,11 +39,11 @@ def _pooling(text):
 
 
 def fit(dataset, seed, memory, out, poolings, pairs=()):
-    import ast
 
     import numpy as np
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
+    import _params
     from _data import load_for_fit
     from _record import append
     from skdiec import DiEC
@@ -51,8 +51,7 @@ def fit(dataset, seed, memory, out, poolings, pairs=()):
 
     warnings.filterwarnings("ignore")
     X, y = load_for_fit(dataset)
-    params = {name: ast.literal_eval(value)
-              for name, value in (pair.split("=", 1) for pair in pairs)}
+    params = _params.parse(pairs)
     for pooling in poolings:
         tic = time.perf_counter()
         est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, max_iter=0,

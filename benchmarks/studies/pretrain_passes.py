@@ -32,11 +32,11 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
 
 def fit(dataset, seed, epochs, memory, out, params=()):
-    import ast
 
     import numpy as np
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
+    import _params
     from _data import load_for_fit
     from _record import append
     from run import _maxrss_mb
@@ -45,8 +45,7 @@ def fit(dataset, seed, epochs, memory, out, params=()):
 
     warnings.filterwarnings("ignore")
     X, y = load_for_fit(dataset)
-    params = {name: ast.literal_eval(value)
-              for name, value in (pair.split("=", 1) for pair in params)}
+    params = _params.parse(params)
     tic = time.perf_counter()
     est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, pretrain_epochs=epochs,
                memory=memory, **params).fit(X)
