@@ -203,3 +203,42 @@ def test_fine_tuning_kl_term_reads_fine_tune_draws_of_the_bank(monkeypatch, draw
     assert trained == {batch * (draws or n_bank), _dec.denoised_rows(batch)}
     assert all(n % n_bank == 0 for grad, n in sizes if not grad)  # every draw
     assert n_iter == 4 and all(np.isfinite(h["loss"]) for h in history)
+
+
+def test_random_shift_moves_each_image_by_at_most_max_shift_repeating_its_edges():
+    from skdiec._torch_utils import make_generator
+
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).reshape(2, 3, 5, 7)
+    assert _dec.random_shift(x, 0, make_generator(0)) is x
+    moved = _dec.random_shift(x, 2, make_generator(0))
+    assert moved.shape == x.shape
+    again = _dec.random_shift(x, 2, make_generator(0))
+    assert torch.equal(moved, again)  # the generator decides the offsets
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+    for image, source in zip(moved, padded):
+        windows = [(a, b) for a in range(5) for b in range(5)
+                   if torch.equal(source[:, a:a + 5, b:b + 7], image)]
+        assert windows, "each image is a window of its own edge-padded copy"
+    offsets = {(a, b) for seed in range(20)
+               for a in range(5) for b in range(5)
+               if torch.equal(padded[0, :, a:a + 5, b:b + 7],
+                              _dec.random_shift(x, 2, make_generator(seed))[0])}
+    assert len(offsets) > 5  # the offsets vary, over both axes
+
+
+def test_fine_tune_shift_moves_each_steps_batch_and_changes_the_training(monkeypatch):
+    calls = []
+    real = _dec.random_shift
+    monkeypatch.setattr(_dec, "random_shift",
+                        lambda x, s, g: calls.append((x.clone(), s)) or real(x, s, g))
+    runs = {}
+    for shift in (0, 1):
+        monkeypatch.setattr(_dec, "FINE_TUNE_SHIFT", shift)
+        embedder, X = tiny_embedder()
+        n_iter, centers, history = fine_tune_tiny(embedder, X, max_iter=2)
+        assert n_iter == 2 and all(np.isfinite(h["loss"]) for h in history)
+        runs[shift] = centers
+    assert [s for _, s in calls] == [0, 0, 1, 1]  # once per step, the switch's value
+    # Each step's batch is drawn from X as it is, and only then shifted.
+    assert all(any(torch.equal(x[0], row) for row in X) for x, _ in calls)
+    assert not torch.equal(runs[0], runs[1])

@@ -4,7 +4,9 @@
 
 Each ``ARM`` is ``NAME=VALUE[,NAME=VALUE...]``: estimator parameters
 (``max_iter=900``, ``learning_rate=3e-4``), ``draws=N``, the noise draws
-each step's KL term reads (``skdiec._dec.FINE_TUNE_DRAWS``), and
+each step's KL term reads (``skdiec._dec.FINE_TUNE_DRAWS``), ``shift=N``,
+the largest random translation in pixels of the images that term reads
+(``skdiec._dec.FINE_TUNE_SHIFT``), and
 ``warmup=STEPS``, a linear rise of fine-tuning's learning rate over its
 first ``STEPS`` steps (the switch ``skdiec._dec.LR_WARMUP``, which only the
 library of the commit that added this script, ``eaf6aad``, has).
@@ -57,15 +59,16 @@ def main(dataset, seed, memory, out, arms):
         if hasattr(_dec, "LR_WARMUP"):
             _dec.LR_WARMUP = warmup
         draws = params.pop("draws", None)
-        default_draws = _dec.FINE_TUNE_DRAWS
+        default_draws, default_shift = _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT
         if draws is not None:
             _dec.FINE_TUNE_DRAWS = draws
+        _dec.FINE_TUNE_SHIFT = int(params.pop("shift", default_shift))
         tic = time.perf_counter()
         est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, memory=memory,
                    **params).fit(X)
         append({"study": "finetune_photos", "dataset": dataset, "seed": seed,
                 "params": params, "warmup": warmup, "n_iter": est.n_iter_,
-                "fine_tune_draws": _dec.FINE_TUNE_DRAWS,
+                "fine_tune_draws": _dec.FINE_TUNE_DRAWS, "fine_tune_shift": _dec.FINE_TUNE_SHIFT,
                 "reverted": bool(est.fine_tune_history_
                                  and est.fine_tune_history_[-1].get("reverted")),
                 "acc": round(acc(y, est.labels_), 4), "nmi": round(nmi(y, est.labels_), 4),
@@ -76,7 +79,7 @@ def main(dataset, seed, memory, out, arms):
                               for r in est.fine_tune_history_ if "target_agreement" in r],
                 "fine_tune_s": round(est.timings_["fine_tune"], 1),
                 "fit_s": round(time.perf_counter() - tic, 1)}, out)
-        _dec.FINE_TUNE_DRAWS = default_draws
+        _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT = default_draws, default_shift
 
 
 if __name__ == "__main__":
