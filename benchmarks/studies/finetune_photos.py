@@ -1,6 +1,8 @@
-"""Fine-tuning's length, learning rate and warm-up from one cached start.
+"""Fine-tuning's length, learning rate, warm-up, noise draws and shifted
+inputs, from one cached start.
 
     python benchmarks/studies/finetune_photos.py DATASET SEED MEMORY_DIR OUT.jsonl ARM [ARM ...]
+    python benchmarks/studies/finetune_photos.py render FILE.jsonl [FILE.jsonl ...]
 
 Each ``ARM`` is ``NAME=VALUE[,NAME=VALUE...]``: estimator parameters
 (``max_iter=900``, ``learning_rate=3e-4``), ``draws=N``, the noise draws
@@ -17,7 +19,9 @@ they began). Every arm is a default fit otherwise, with
 cache, so the arms differ only in fine-tuning. Appends one line per arm: ACC
 and NMI of the start and of ``labels_``, the share of samples that kept the
 start's label, the agreement with the start at every check and the seconds
-of fine-tuning. The labels only score.
+of fine-tuning. The labels only score. ``render`` prints one row per
+(dataset, arm) of the files: the start's and the fit's mean ACC and
+fine-tuning's gain per seed.
 
 Why ask: on CIFAR-10 the default fine-tuning (300 steps at 1e-3) ended below
 its start on 2 of 3 seeds without its partition ever agreeing with the
@@ -82,7 +86,55 @@ def main(dataset, seed, memory, out, arms):
         _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT = default_draws, default_shift
 
 
+def _span(values):
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def render(paths):
+    """One row per (dataset, arm) of the files' lines: the start's and the
+    fit's ACC, fine-tuning's gain per seed and its mean, the mean NMI gain,
+    the steps and the seconds of fine-tuning; the last line of a (dataset,
+    arm, seed) counts."""
+    import json
+    from collections import defaultdict
+
+    runs = {}
+    for path in paths:
+        for text in open(path):
+            r = json.loads(text)
+            if r.get("study") != "finetune_photos":
+                continue
+            arm = [f"{k}={v}" for k, v in sorted(r["params"].items())]
+            if r.get("fine_tune_shift"):
+                arm.append(f"shift={r['fine_tune_shift']}")
+            if r.get("warmup"):
+                arm.append(f"warmup={r['warmup']}")
+            if r.get("fine_tune_draws", 1) != 1:
+                arm.append(f"draws={r['fine_tune_draws']}")
+            runs[(r["dataset"], ",".join(arm), r["seed"])] = r
+    table = defaultdict(dict)
+    for (dataset, arm, seed), r in runs.items():
+        table[(dataset, arm)][seed] = r
+    print("| data | arm | seeds | start ACC | ACC | gain per seed | mean gain ACC / NMI "
+          "| steps | fine-tuning (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (dataset, arm), by_seed in sorted(table.items()):
+        rs = [by_seed[s] for s in sorted(by_seed)]
+        mean = lambda f: sum(f(r) for r in rs) / len(rs)  # noqa: E731
+        gains = ", ".join(f"{r['acc'] - r['acc_init']:+.3f}" for r in rs)
+        print(f"| {dataset} | {arm} | {','.join(str(s) for s in sorted(by_seed))} | "
+              f"{mean(lambda r: r['acc_init']):.3f} | {mean(lambda r: r['acc']):.3f} | {gains} | "
+              f"{mean(lambda r: r['acc'] - r['acc_init']):+.3f} / "
+              f"{mean(lambda r: r['nmi'] - r['nmi_init']):+.3f} | "
+              f"{_span([r['n_iter'] for r in rs])} | "
+              f"{mean(lambda r: r['fine_tune_s']):.0f} |")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 6:
+    if len(sys.argv) > 2 and sys.argv[1] == "render":
+        render(sys.argv[2:])
+    elif len(sys.argv) >= 6:
+        main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:])
+    else:
         sys.exit(__doc__)
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:])
