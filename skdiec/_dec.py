@@ -264,12 +264,13 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
                 eps, t = draw_noise((n_denoised,) + tuple(X.shape[1:]), scheduler, generator,
                                     X.dtype)
 
-            x_kl = random_shift(X[idx], FINE_TUNE_SHIFT, generator)
+            x_batch = X[idx]
+            x_kl = random_shift(x_batch, FINE_TUNE_SHIFT, generator)
 
             def batch_loss(start, stop):
-                xb = X[idx[start:stop]].to(device)
-                q_b = soft_assignment(step_embedder(x_kl[start:stop].to(device), grad_timesteps),
-                                      centers, alpha)
+                xb = x_batch[start:stop].to(device)
+                x_in = xb if x_kl is x_batch else x_kl[start:stop].to(device)
+                q_b = soft_assignment(step_embedder(x_in, grad_timesteps), centers, alpha)
                 kl = kl_divergence(p_b[start:stop].to(device), q_b)
                 loss = kl
                 if denoising_weight > 0 and start < n_denoised:

@@ -43,7 +43,6 @@ SPACES = ("library", "flip", "pca16", "pca32", "pca64", "pca128", "whiten32", "p
 
 
 def fit(dataset, seed, memory, out, pairs=()):
-
     import numpy as np
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression

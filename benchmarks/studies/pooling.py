@@ -39,7 +39,6 @@ def _pooling(text):
 
 
 def fit(dataset, seed, memory, out, poolings, pairs=()):
-
     import numpy as np
     from sklearn.metrics import normalized_mutual_info_score as nmi
 

@@ -32,7 +32,6 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
 
 def fit(dataset, seed, epochs, memory, out, params=()):
-
     import numpy as np
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
