@@ -41,6 +41,8 @@ NUM_TRAIN_TIMESTEPS = 1000
 AUTO_PRETRAIN_STEPS = 1000
 AUTO_PRETRAIN_PASSES = 10
 AUTO_PRETRAIN_MAX_STEPS = 2000
+# Share of pretraining's steps over which the learning rate rises to its peak.
+WARMUP_SHARE = 0.05
 
 # A U-Net pretrained by skdiec records how in its diffusers config, under a
 # private key: diffusers keeps keys that start with "_" through
@@ -354,11 +356,15 @@ def pretrain(unet, X, scheduler, *, epochs, batch_size, learning_rate, generator
     optimizer = make_adam(params, learning_rate, decoupled=True)
     n = X.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    # OneCycleLR divides by its warm-up's length in steps less one, zero for
+    # a schedule of exactly 1 / WARMUP_SHARE steps: that one gets no warm-up,
+    # as every shorter schedule does.
+    warmup = WARMUP_SHARE if not math.isclose(WARMUP_SHARE * total_steps, 1) else 0.5 / total_steps
     # A cosine decay lets a short schedule end on small steps, which gives
     # smoother features than stopping at the peak learning rate.
     lr_schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=learning_rate, total_steps=epochs * steps_per_epoch,
-        pct_start=0.05,
+        optimizer, max_lr=learning_rate, total_steps=total_steps, pct_start=warmup,
     )
     history = []
     micro_batch = batch_size  # smaller once a batch did not fit in GPU memory

@@ -48,6 +48,17 @@ def test_pretraining_lowers_the_ddpm_loss():
     assert not unet.training
 
 
+@pytest.mark.parametrize("n_steps", [19, 20, 21])
+def test_pretraining_schedules_of_any_length_run(n_steps):
+    # 20 steps is 1 / WARMUP_SHARE: a warm-up of zero steps, on which
+    # OneCycleLR divided by zero (DiEC(pretrain_epochs=4) on 320 images).
+    X = torch.rand(4 * n_steps, 1, 8, 8) * 2 - 1
+    history = _backbone.pretrain(tiny_unet(), X, _backbone.make_scheduler(), epochs=1,
+                                 batch_size=4, learning_rate=1e-3,
+                                 generator=make_generator(0), device=torch.device("cpu"))
+    assert len(history) == 1 and np.isfinite(history[0])
+
+
 def test_pretraining_draws_timesteps_below_max_timestep(monkeypatch):
     seen = []
     real = _backbone.denoising_loss
