@@ -10,6 +10,12 @@ The digit sets come through :mod:`skdiec.datasets`. The development suite
   changes; 2,862 images each.
 - ``yale``, ``pie``: the faces of ``faces32/`` (Yale: 15 identities x 11
   images; PIE: 10 x 170, under varying light), 32 x 32 grey in [0, 1].
+
+Beside them, ``cifar10_test`` (CIFAR-10's test split, 10,000 images) and
+``cifar10`` (train and test, 60,000, as clustering papers use it), both from
+the JPEG copy ``cifar10-jpg/``. ``shared`` (``run.py --data-dir``) points
+every loader at another copy of ``../shared/datasets/``, such as one
+unpacked on a GPU machine (``benchmarks/gpu/``).
 """
 
 from pathlib import Path
@@ -27,6 +33,8 @@ LONG_TAIL_RATIO = 10
 LONG_TAIL_SEED = 0
 
 FACES = {"yale": "Yale_32x32.mat", "pie": "PIE_32x32.mat"}
+
+CIFAR10 = {"cifar10_test": "test", "cifar10": "all"}
 
 SUITE = ("digits", "usps", "mnist_test", "lt_usps", "lt_mnist_test", "yale", "pie")
 
@@ -91,10 +99,10 @@ def load(name, shared=SHARED):
         return long_tailed(*load(name[len("lt_"):], shared))
     if name in FACES:
         return load_faces(name, shared)
-    if name == "cifar10_test":
-        return datasets.load_cifar10(Path(shared) / "cifar10-jpg", subset="test",
+    if name in CIFAR10:
+        return datasets.load_cifar10(Path(shared) / "cifar10-jpg", subset=CIFAR10[name],
                                      return_X_y=True)
-    known = SUITE + ("mnist", "cifar10_test")
+    known = SUITE + ("mnist", *CIFAR10)
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 

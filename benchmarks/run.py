@@ -77,6 +77,13 @@ DiEC method, ``diec`` included, reads the backbone an earlier run with
 expensive dataset need no pretraining at all. Its ``diec`` lines should
 match the earlier run's ``pretrained_sha256`` and ``labels_sha256``.
 
+``--param NAME=VALUE`` (repeatable; values are Python literals, as in the
+studies: ``--param "unet_channels=(64, 128, 256)"``) sets an estimator
+parameter of every DiEC method of the run, over the method's own and
+``--quick``'s; the line's ``params`` records what each fit ran with.
+``--data-dir`` reads the datasets from another copy of
+``../shared/datasets/`` (``benchmarks/gpu/`` unpacks one on a GPU machine).
+
 ``--quick`` shrinks everything (300 samples, a tiny U-Net, 2 epochs) to test
 the harness only: its lines carry ``"quick": true`` and ``render.py`` leaves
 them out of benchmark tables.
@@ -209,7 +216,7 @@ def _weights_sha256(unet):
     return digest.hexdigest()
 
 
-def _run_pixels(method, X, k, seed, quick, device, backbone):
+def _run_pixels(method, X, k, seed, quick, device, backbone, params):
     from sklearn.cluster import KMeans
 
     params = kmeans_params = {"n_clusters": k, "n_init": 10, "random_state": seed}
@@ -231,12 +238,12 @@ def _run_pixels(method, X, k, seed, quick, device, backbone):
             "rss_before_fit_mb": rss_before, "torch_device": None}
 
 
-def _run_diec(method, X, k, seed, quick, device, backbone):
+def _run_diec(method, X, k, seed, quick, device, backbone, params):
     from sklearn.cluster import KMeans
 
     from skdiec import DiEC, pretrain_unet
 
-    params = dict(QUICK_DIEC if quick else {}, **DIEC_METHODS[method])
+    params = {**(QUICK_DIEC if quick else {}), **DIEC_METHODS[method], **params}
     # Backbones are shared through DiEC's own memory cache: the first fit of
     # a seed pretrains and fills it, later ones (ablations, --load-backbones
     # runs) read the same U-Net and repeat the later phases of that fit.
@@ -284,7 +291,7 @@ def _run_diec(method, X, k, seed, quick, device, backbone):
     return out
 
 
-def _run_clustpy(method, X, k, seed, quick, device, backbone):
+def _run_clustpy(method, X, k, seed, quick, device, backbone, params):
     try:
         import clustpy
         from clustpy import deep
@@ -328,7 +335,7 @@ def run_single(spec_path):
     X = np.load(spec["data"])
     runner = _runner(spec["method"])
     out = runner(spec["method"], X, spec["n_clusters"], spec["seed"], spec["quick"],
-                 spec["device"], spec["backbone"])
+                 spec["device"], spec["backbone"], spec["params"])
     if "skipped" not in out:
         out["peak_rss_mb"] = _maxrss_mb()
         torch = sys.modules.get("torch")
@@ -423,10 +430,10 @@ def _row(common, method, seed, y, res, backbone, shared_pretrain_s):
     return row
 
 
-def _load_data(name, quick):
-    from _data import load_for_fit
+def _load_data(name, quick, data_dir=None):
+    from _data import SHARED, load_for_fit
 
-    X, y = load_for_fit(name)
+    X, y = load_for_fit(name, data_dir or SHARED)
     if quick and len(X) > QUICK_N_SAMPLES:
         # One fixed subset for every method and seed of the run.
         keep = np.sort(np.random.RandomState(0).choice(len(X), QUICK_N_SAMPLES, replace=False))
@@ -451,8 +458,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="digits",
                         help="digits, usps, mnist_test, mnist, lt_usps, lt_mnist_test, yale, "
-                             "pie or cifar10_test "
+                             "pie, cifar10_test or cifar10 "
                              "(see benchmarks/_data.py)")
+    parser.add_argument("--data-dir",
+                        help="the folder of datasets (default: ../shared/datasets beside "
+                             "the checkout)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated, from {', '.join(METHODS)}")
     parser.add_argument("--seeds", default="0,1,2")
@@ -471,6 +481,9 @@ def main(argv=None):
                         help="with --backbone-dir: every DiEC method, diec included, loads the "
                              "backbone an earlier --reuse-backbone run kept there instead of "
                              "pretraining")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="an estimator parameter of every DiEC method, its value a "
+                             "Python literal (repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings to test the harness; not benchmark numbers")
     parser.add_argument("--single", help=argparse.SUPPRESS)
@@ -497,6 +510,9 @@ def main(argv=None):
         # The ablations need diec's backbone, so diec runs first in each seed.
         methods = ["diec"] + [m for m in methods if m != "diec"]
     seeds = [int(s) for s in args.seeds.split(",")]
+    from _params import parse
+
+    params = parse(args.param)
     if args.load_backbones:
         paths = [_backbone_record(args.backbone_dir, args.dataset, seed) for seed in seeds]
         missing = [str(path) for path in paths if not path.is_file()]
@@ -504,7 +520,7 @@ def main(argv=None):
             parser.error(f"--load-backbones: no kept backbone {', '.join(missing)}; keep them "
                          "with a run of --reuse-backbone --backbone-dir first")
 
-    X, y = _load_data(args.dataset, args.quick)
+    X, y = _load_data(args.dataset, args.quick, args.data_dir)
     n_clusters = int(np.unique(y).size)
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
                  ":!benchmarks/results", ":!benchmarks/figures")
@@ -544,7 +560,7 @@ def main(argv=None):
                               "from scratch", file=sys.stderr, flush=True)
                 spec = {"method": method, "seed": seed, "data": str(folder / "X.npy"),
                         "n_clusters": n_clusters, "quick": args.quick,
-                        "device": args.device, "backbone": backbone}
+                        "device": args.device, "backbone": backbone, "params": params}
                 python = args.clustpy_python if method in CLUSTPY_METHODS else sys.executable
                 date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
                 res = _spawn(python, spec, folder)

@@ -6,6 +6,7 @@ lines and tables, not DiEC's numbers.
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 import sys
 
@@ -27,7 +28,8 @@ def _module(name):
     path = BENCHMARKS / f"{name}.py"
     if not path.is_file():
         pytest.skip(f"{path} is not in this checkout")
-    spec = importlib.util.spec_from_file_location(f"_benchmarks_{name}", path)
+    spec = importlib.util.spec_from_file_location(f"_benchmarks_{name.replace('/', '_')}",
+                                                  path)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -42,8 +44,9 @@ def quick_rows(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "results.jsonl"
     saved = list(sys.path)
     try:
+        # --param overrides --quick's update_interval=2 for DiEC alone.
         status = run.main(["--dataset", "digits", "--methods", "kmeans,diec", "--seeds", "0",
-                           "--out", str(out), "--quick"])
+                           "--out", str(out), "--quick", "--param", "update_interval=3"])
     finally:
         sys.path[:] = saved  # run.main puts benchmarks/ first; keep it from other tests
     assert status == 0
@@ -63,6 +66,7 @@ def test_quick_run_writes_one_line_per_method_and_seed(quick_rows):
     assert kmeans["params"] == {"n_clusters": 10, "n_init": 10, "random_state": 0}
     assert DIEC_FIELDS <= set(diec), DIEC_FIELDS - set(diec)
     assert diec["params"]["random_state"] == 0 and diec["params"]["n_clusters"] == 10
+    assert diec["params"]["update_interval"] == 3 and "--param update_interval=3" in diec["command"]
     assert set(diec["timings"]) == {"pretrain", "search", "init", "fine_tune", "embed"}
     assert diec["col"] in diec["search"] and diec["backbone"] == "own"
     # Each method ran in its own process: k-means does not carry DiEC's torch.
@@ -100,6 +104,36 @@ def test_render_tables_and_figure(quick_rows, tmp_path, capsys):
     assert tables.startswith("### digits (300 images)\n\n| method | seeds | ACC |")
     assert "| k-means on pixels | 1 |" in tables and "| DiEC | 1 |" in tables
     assert "Machine: " in tables
+
+
+def test_data_dir_and_bad_params_stop_the_run_before_any_fit(tmp_path):
+    run = _module("run")
+    out = tmp_path / "never.jsonl"
+    saved = list(sys.path)
+    try:
+        with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "usps"))):
+            run.main(["--dataset", "usps", "--methods", "kmeans", "--data-dir", str(tmp_path),
+                      "--out", str(out)])
+        with pytest.raises(SystemExit, match="max_iter"):
+            run.main(["--dataset", "digits", "--methods", "diec", "--param", "max_iter=auto",
+                      "--out", str(out)])
+    finally:
+        sys.path[:] = saved
+    assert not out.exists()
+
+
+def test_pretrain_budget_prints_the_passes_that_fit(capsys):
+    # The GPU run sizes its pretraining with this probe: whole passes over
+    # --n-samples within the budget, clipped to [--min-epochs, --max-epochs].
+    budget = _module("gpu/pretrain_budget")
+    common = ["--n-samples", "64", "--image-shape", "1,8,8", "--unet-channels", "8,16",
+              "--batch-size", "8", "--probe-steps", "2", "--min-epochs", "3",
+              "--max-epochs", "7", "--device", "cpu"]
+    budget.main(common + ["--seconds", "0"])
+    budget.main(common + ["--seconds", "1e6"])
+    captured = capsys.readouterr()
+    assert captured.out.split() == ["3", "7"]
+    assert "pretraining step of 8 images, U-Net (8, 16)" in captured.err
 
 
 def test_kept_backbones_reproduce_their_fits(tmp_path):
