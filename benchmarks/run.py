@@ -216,7 +216,7 @@ def _weights_sha256(unet):
     return digest.hexdigest()
 
 
-def _run_pixels(method, X, k, seed, quick, device, backbone, params):
+def _run_pixels(method, X, k, seed, quick, device, backbone, diec_params):
     from sklearn.cluster import KMeans
 
     params = kmeans_params = {"n_clusters": k, "n_init": 10, "random_state": seed}
@@ -238,12 +238,12 @@ def _run_pixels(method, X, k, seed, quick, device, backbone, params):
             "rss_before_fit_mb": rss_before, "torch_device": None}
 
 
-def _run_diec(method, X, k, seed, quick, device, backbone, params):
+def _run_diec(method, X, k, seed, quick, device, backbone, diec_params):
     from sklearn.cluster import KMeans
 
     from skdiec import DiEC, pretrain_unet
 
-    params = {**(QUICK_DIEC if quick else {}), **DIEC_METHODS[method], **params}
+    params = {**(QUICK_DIEC if quick else {}), **DIEC_METHODS[method], **diec_params}
     # Backbones are shared through DiEC's own memory cache: the first fit of
     # a seed pretrains and fills it, later ones (ablations, --load-backbones
     # runs) read the same U-Net and repeat the later phases of that fit.
@@ -291,7 +291,7 @@ def _run_diec(method, X, k, seed, quick, device, backbone, params):
     return out
 
 
-def _run_clustpy(method, X, k, seed, quick, device, backbone, params):
+def _run_clustpy(method, X, k, seed, quick, device, backbone, diec_params):
     try:
         import clustpy
         from clustpy import deep
@@ -335,7 +335,7 @@ def run_single(spec_path):
     X = np.load(spec["data"])
     runner = _runner(spec["method"])
     out = runner(spec["method"], X, spec["n_clusters"], spec["seed"], spec["quick"],
-                 spec["device"], spec["backbone"], spec["params"])
+                 spec["device"], spec["backbone"], spec["diec_params"])
     if "skipped" not in out:
         out["peak_rss_mb"] = _maxrss_mb()
         torch = sys.modules.get("torch")
@@ -512,7 +512,7 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",")]
     from _params import parse
 
-    params = parse(args.param)
+    diec_params = parse(args.param)
     if args.load_backbones:
         paths = [_backbone_record(args.backbone_dir, args.dataset, seed) for seed in seeds]
         missing = [str(path) for path in paths if not path.is_file()]
@@ -560,7 +560,8 @@ def main(argv=None):
                               "from scratch", file=sys.stderr, flush=True)
                 spec = {"method": method, "seed": seed, "data": str(folder / "X.npy"),
                         "n_clusters": n_clusters, "quick": args.quick,
-                        "device": args.device, "backbone": backbone, "params": params}
+                        "device": args.device, "backbone": backbone,
+                        "diec_params": diec_params}
                 python = args.clustpy_python if method in CLUSTPY_METHODS else sys.executable
                 date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
                 res = _spawn(python, spec, folder)

@@ -27,7 +27,6 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 tar xzf .gpu/cifar10-jpg.tar.gz -C /tmp/datasets
 (cd /tmp/datasets/cifar10-jpg && md5sum --check --quiet MD5SUMS)
 
-set -o pipefail
 {
     if command -v nvidia-smi >/dev/null; then
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
