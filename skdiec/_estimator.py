@@ -91,7 +91,8 @@ class DiffusionEmbeddedClustering(
     unet_channels : "auto" or tuple of int, default="auto"
         Widths of the blocks of the U-Net built when ``unet`` is None. Each
         block after the first halves the image size; images are padded to a
-        multiple of ``2 ** (len(unet_channels) - 1)``. "auto" is
+        multiple of ``2 ** (len(unet_channels) - 1)``, and to at least twice
+        it, so that the smallest map is at least 2x2. "auto" is
         ``(32, 64, 64)`` for images up to 32 pixels a side (an 8x8
         bottleneck at 32), with one block of 128 channels added per
         doubling of the side beyond 32 (64 pixels: 4 blocks; 96 and 128:
@@ -169,7 +170,8 @@ class DiffusionEmbeddedClustering(
 
     search_n_samples : int or "auto", default="auto"
         Size of the random subset the search scores cells on (all samples if
-        fewer). The PCA of the clustering space is fitted on it too.
+        fewer); at least ``n_clusters``. The PCA of the clustering space is
+        fitted on it too.
         "auto": 200 images per cluster, at least 1000 and at most 2000.
 
     search_score : {"size_entropy", "consensus", "auto", "modularity", \
@@ -602,6 +604,12 @@ class DiffusionEmbeddedClustering(
         if n_samples < self.n_clusters:
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
+        if self.search_n_samples != "auto" and self.search_n_samples < self.n_clusters:
+            raise ValueError(
+                f"search_n_samples={self.search_n_samples} should be >= "
+                f"n_clusters={self.n_clusters}: the search partitions its subset into "
+                "n_clusters clusters."
             )
         n_distinct = _input.count_distinct_rows(X2d, stop_at=self.n_clusters)
         if n_distinct < self.n_clusters:

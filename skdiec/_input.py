@@ -187,7 +187,7 @@ def fit_layout(X2d, image_shape, multiple):
         Known image shape; None lets the number of features decide.
     multiple : int
         The padded height and width are rounded up to a multiple of this
-        (``2 ** n_downsamplings`` of the U-Net).
+        (``2 ** n_downsamplings`` of the U-Net), and to at least twice it.
     """
     d = X2d.shape[1]
     side = math.isqrt(d)
@@ -209,7 +209,12 @@ def fit_layout(X2d, image_shape, multiple):
         lo, hi = X2d.min(axis=0), X2d.max(axis=0)
         offset, scale = lo.astype(np.float64), _inverse_half_span((hi - lo).astype(np.float64))
     _, h, w = image_shape
-    padded = (_round_up(h, multiple), _round_up(w, multiple))
+    # At least two pixels a side at the U-Net's deepest level: on a 1x1 map a
+    # GroupNorm group of one channel holds a single value per image, which
+    # torch refuses for a batch of one (the last batch of an epoch, or
+    # predicting one sample), and every 3x3 convolution there sees only its
+    # centre tap.
+    padded = tuple(max(_round_up(side, multiple), 2 * multiple) for side in (h, w))
     return InputLayout(kind, tuple(int(s) for s in image_shape), padded, offset, scale)
 
 

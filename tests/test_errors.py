@@ -86,16 +86,28 @@ def test_tiny_and_odd_sized_images_are_padded_for_the_unet(shape, unet_channels)
     X = np.random.RandomState(0).uniform(size=(12,) + shape)
     est = make(n_clusters=2, unet_channels=unet_channels).fit(X)
     multiple = _backbone.built_downsampling_factor(unet_channels)
-    assert all(s % multiple == 0 for s in est._model.layout.padded_shape)
+    assert all(s % multiple == 0 and s >= 2 * multiple
+               for s in est._model.layout.padded_shape)
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
+def test_a_batch_of_one_on_the_smallest_inputs():
+    # One column on (8, 8, 16): a deepest map of 1 x 1 left GroupNorm's
+    # one-channel groups a single value for a batch of one image, which torch
+    # refuses: here the last pretraining batch (64 = 9 x 7 + 1) and predict.
+    X = np.random.RandomState(0).uniform(size=(64, 1))
+    est = make(unet_channels=(8, 8, 16), pretrain_batch_size=7).fit(X)
+    assert est.predict(X[:1]) == est.labels_[:1]
+
+
 def test_given_unet_with_more_downsamplings_than_the_image_allows(digits):
-    # Three halvings need a multiple of 8: 5 x 5 images go in as 8 x 8.
-    unet = _backbone.build_unet(1, (8, 8), (8, 16, 16), layers_per_block=1, seed=0)
+    # Three halvings need a multiple of 8, and a deepest map of at least
+    # 2 x 2 twice that: 5 x 5 images go in as 16 x 16.
+    unet = _backbone.build_unet(1, (8, 8), (8, 16, 16, 16), layers_per_block=1, seed=0)
+    assert _backbone.downsampling_factor(unet) == 8
     X = digits[0][:30, :5, :5]
     est = make(unet=unet, pretrain_epochs=0).fit(X)
-    assert est._model.layout.padded_shape == (8, 8)
+    assert est._model.layout.padded_shape == (16, 16)
 
 
 def test_more_clusters_than_samples(digits):
@@ -237,6 +249,7 @@ def test_invalid_hyperparameters_name_the_parameter(digits, param, value):
     ("unet_channels", (8.5,), "unet_channels must be"),
     ("layers", [], "layers must name at least one layer"),
     ("layers", ["mid", "nope"], r"layers=\['mid', 'nope'\]: unknown layer name"),
+    ("search_n_samples", 2, r"search_n_samples=2 should be >= n_clusters=3"),
     ("timesteps", [], "timesteps must be"),
     ("timesteps", [1000], "timesteps must be"),
     ("timesteps", [-1], "timesteps must be"),

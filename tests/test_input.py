@@ -43,9 +43,10 @@ def test_tables_go_on_a_padded_grid_with_per_column_scaling():
     X = np.c_[rng.normal(0, 1, 20), rng.normal(1000, 50, 20)]
     layout = fit_layout(X, None, multiple=4)
     assert layout.kind == "table"
-    assert layout.image_shape == (1, 2, 2) and layout.padded_shape == (4, 4)
+    # Padded to twice the multiple: the U-Net's deepest map is then 2x2.
+    assert layout.image_shape == (1, 2, 2) and layout.padded_shape == (8, 8)
     T = layout.to_tensor(X)
-    assert T.shape == (20, 1, 4, 4)
+    assert T.shape == (20, 1, 8, 8)
     flat = T[:, 0, :2, :2].reshape(20, 4).numpy()
     for j in range(2):  # each column spans [-1, 1] on its own
         assert flat[:, j].min() == pytest.approx(-1, abs=1e-6)
