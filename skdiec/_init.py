@@ -20,6 +20,8 @@ Three ways to find it, by the estimator's ``init``:
 - ``"kmeans"``: k-means with 10 restarts.
 """
 
+import functools
+import inspect
 import os
 import re
 import sys
@@ -64,6 +66,13 @@ UMAP_N_EPOCHS = None
 NUMBA_CACHE_ENV = "SKDIEC_NUMBA_CACHE"
 _umap_lock = threading.Lock()
 _umap_ready = False
+# UMAP's spectral start calls SciPy's eigsh with a fixed start vector and no
+# ``rng``. Where ARPACK needs a new start vector mid-run (the kNN graph of
+# many identical rows), SciPy (1.15 and later) draws it from the operating
+# system's entropy, and the same seed gave another start. Inside a layout,
+# eigsh gets a generator seeded with the layout's seed (:func:`_seeded_eigsh`);
+# everywhere else, and with no new start vector, it runs as SciPy's own.
+_eigsh_rng = threading.local()
 
 
 def _import_umap():
@@ -85,8 +94,35 @@ def _import_umap():
             if os.environ.get(NUMBA_CACHE_ENV, "1").strip().lower() not in ("0", "false", "no"):
                 enable_numba_cache([module for name, module in list(sys.modules.items())
                                     if name == "umap" or name.startswith("umap.")])
+            _install_seeded_eigsh()
             _umap_ready = True
     return umap
+
+
+def _install_seeded_eigsh():
+    """Put :func:`_seeded_eigsh` in place of ``scipy.sparse.linalg.eigsh``,
+    where UMAP's spectral start looks it up; SciPy before 1.15 has no ``rng``
+    to give, and is left as it is."""
+    import scipy.sparse.linalg
+
+    eigsh = scipy.sparse.linalg.eigsh
+    if not getattr(eigsh, "skdiec_seeded", False) and "rng" in inspect.signature(eigsh).parameters:
+        scipy.sparse.linalg.eigsh = _seeded_eigsh(eigsh)
+
+
+def _seeded_eigsh(eigsh):
+    """``eigsh``, given this thread's layout generator as ``rng`` while
+    :func:`_umap_candidates` lays out (and the caller passed none); unchanged
+    otherwise."""
+    @functools.wraps(eigsh)
+    def seeded(*args, **kwargs):
+        rng = getattr(_eigsh_rng, "rng", None)
+        if rng is not None and kwargs.get("rng") is None:
+            kwargs["rng"] = rng
+        return eigsh(*args, **kwargs)
+
+    seeded.skdiec_seeded = True
+    return seeded
 
 
 def enable_numba_cache(modules):
@@ -281,6 +317,10 @@ def _umap_candidates(Z, n_clusters, seed, neighbours=None, n_epochs=None, sizes=
                             # transform() is never used: UMAP only finds the start
                             "precomputed_knn[2]"):
                 warnings.filterwarnings("ignore", message=re.escape(message) + ".*")
-            with torch_threads_kept():
-                embedding = reducer.fit_transform(Z)
+            _eigsh_rng.rng = np.random.default_rng(seed)
+            try:
+                with torch_threads_kept():
+                    embedding = reducer.fit_transform(Z)
+            finally:
+                _eigsh_rng.rng = None
         yield n_neighbors, KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedding)

@@ -63,6 +63,18 @@ def test_umap_partition_is_deterministic_and_leaves_global_rng_alone():
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
+def test_umap_partition_of_many_identical_rows_is_deterministic():
+    # Two distinct rows, 32 and 33 times, in 10 clusters: ARPACK needs new
+    # start vectors in UMAP's spectral start, which SciPy drew from the
+    # operating system's entropy: three runs with one seed gave three starts.
+    rng = np.random.RandomState(0)
+    Z = np.repeat(rng.rand(2, 4), [32, 33], axis=0)
+    runs = [_init.initial_partition(Z, 10, "umap", np.random.RandomState(5))[0]
+            for _ in range(3)]
+    for labels in runs[1:]:
+        np.testing.assert_array_equal(labels, runs[0])
+
+
 @pytest.mark.parametrize("n, k", [(2, 1), (2, 2), (3, 3), (5, 3), (12, 3), (30, 3)])
 def test_umap_partition_of_tiny_data(n, k):
     X = np.random.RandomState(0).randn(n, 4)
