@@ -68,10 +68,11 @@ _umap_lock = threading.Lock()
 _umap_ready = False
 # UMAP's spectral start calls SciPy's eigsh with a fixed start vector and no
 # ``rng``. Where ARPACK needs a new start vector mid-run (the kNN graph of
-# many identical rows), SciPy (1.15 and later) draws it from the operating
-# system's entropy, and the same seed gave another start. Inside a layout,
-# eigsh gets a generator seeded with the layout's seed (:func:`_seeded_eigsh`);
-# everywhere else, and with no new start vector, it runs as SciPy's own.
+# many identical rows), SciPy draws it from the operating system's entropy
+# (a SciPy whose eigsh takes no ``rng``: from a state of its own), and the
+# same seed gave another start. Inside a layout, eigsh gets a generator
+# seeded with the layout's seed (:func:`_seeded_eigsh`); everywhere else,
+# and with no new start vector, it runs as SciPy's own.
 _eigsh_rng = threading.local()
 
 
@@ -101,8 +102,8 @@ def _import_umap():
 
 def _install_seeded_eigsh():
     """Put :func:`_seeded_eigsh` in place of ``scipy.sparse.linalg.eigsh``,
-    where UMAP's spectral start looks it up; SciPy before 1.15 has no ``rng``
-    to give, and is left as it is."""
+    where UMAP's spectral start looks it up; a SciPy whose eigsh takes no
+    ``rng`` is left as it is."""
     import scipy.sparse.linalg
 
     eigsh = scipy.sparse.linalg.eigsh
