@@ -385,12 +385,21 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
     skipped. Files are read in sorted order, so a folder gives the same
     arrays every time.
 
-    Every image is converted (Pillow) to RGB (``color=True``; a grey image
-    is repeated on the three channels, a transparent one laid on white) or
-    to one grey channel, then resized, one rule for all: its shorter side is
+    Every image is turned as its EXIF orientation says (as photo viewers
+    show it), converted (Pillow) to RGB (``color=True``; a grey image is
+    repeated on the three channels, a transparent one laid on white) or to
+    one grey channel, then resized, one rule for all: its shorter side is
     scaled to ``image_size`` (bicubic), and the centred ``image_size x
-    image_size`` square is kept. Images are stored as uint8, so memory is
-    ``n x channels x image_size^2`` bytes.
+    image_size`` square is kept. A large JPEG is decoded at the smallest
+    power-of-two reduction that keeps its shorter side at least
+    ``image_size`` (Pillow's ``draft``), which spares decoding every pixel
+    of a camera's photo. Images are stored as uint8, so memory is ``n x
+    channels x image_size^2`` bytes. Grey images of more than 8 bits
+    (16-bit PNG or TIFF, 32-bit integer or float TIFF, as microscopes write
+    them) are scaled together, after resizing: the smallest value among
+    all of them becomes 0 and the largest 255, so that their contrast is
+    kept whatever range the instrument used, and so are the differences in
+    brightness between them.
 
     A file that Pillow cannot read, or that has no image extension, is not
     fatal: it is listed in ``skipped`` with the reason, and a warning counts
@@ -446,7 +455,7 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
     import warnings
 
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError as exc:  # pragma: no cover - Pillow comes with matplotlib
         raise ImportError("load_image_folder needs Pillow: pip install 'skdiec[images]'") from exc
     if int(image_size) != image_size or image_size < 1:
@@ -467,18 +476,25 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
         files = [rel for rel in files if len(rel.parts) > 1]
     channels = 3 if color else 1
     images = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
-    kept = []
+    kept, wide = [], {}  # wide: row -> a deeper-than-8-bit image's float square
     for rel in progress(files, verbose, desc=f"reading {root.name or root}", unit="image"):
         try:
             with Image.open(root / rel) as img:
+                img.draft(img.mode, (image_size, image_size))  # a JPEG decodes smaller
                 img.load()
-                images[len(kept)] = _square(img, image_size, color, Image)
+                img = ImageOps.exif_transpose(img)
+                if img.mode in _WIDE_MODES:
+                    wide[len(kept)] = _square_wide(img, image_size, Image)
+                else:
+                    images[len(kept)] = _square(img, image_size, color, Image)
         except Exception as exc:  # Pillow raises many kinds of error for a bad file
             skipped.append((rel.as_posix(), f"not readable as an image ({type(exc).__name__})"))
             continue
         kept.append(rel)
     if not kept:
         raise ValueError(f"{root}: no image could be read; skipped: {skipped[:3]}.")
+    if wide:
+        images[list(wide)] = _to_uint8(np.stack(list(wide.values())))[:, None]
     if skipped:
         warnings.warn(f"load_image_folder: skipped {len(skipped)} file(s) of {root} "
                       f"(see the result's skipped), e.g. {skipped[0][0]}: {skipped[0][1]}.",
@@ -509,6 +525,37 @@ def _image_files(root):
     return files, skipped
 
 
+# Pillow's modes of single-channel images deeper than 8 bits.
+_WIDE_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _square_wide(img, size, Image):
+    """A deeper-than-8-bit grey ``img`` in the resizing rule of
+    :func:`_square`, as a (size, size) float32 array of its own values."""
+    img = Image.fromarray(np.asarray(img, dtype=np.float32))  # mode "F"
+    return np.asarray(_resize_and_crop(img, size, Image), dtype=np.float32)
+
+
+def _to_uint8(squares):
+    """Deeper-than-8-bit squares on 0-255 together: their smallest value to
+    0, their largest to 255."""
+    lo, hi = float(squares.min()), float(squares.max())
+    scaled = (squares - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(squares)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _resize_and_crop(img, size, Image):
+    """The shorter side of ``img`` scaled to ``size`` (bicubic), and the
+    centred ``size x size`` square kept."""
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                     Image.Resampling.BICUBIC)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
 def _square(img, size, color, Image):
     """``img`` in the library's one resizing rule, as a (C, size, size) array."""
     if img.mode in ("RGBA", "LA", "P") and (img.mode != "P" or "transparency" in img.info):
@@ -516,11 +563,5 @@ def _square(img, size, color, Image):
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     img = img.convert("RGB" if color else "L")
-    w, h = img.size
-    scale = size / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
-                     Image.Resampling.BICUBIC)
-    w, h = img.size
-    left, top = (w - size) // 2, (h - size) // 2
-    array = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    array = np.asarray(_resize_and_crop(img, size, Image), dtype=np.uint8)
     return array.transpose(2, 0, 1) if color else array[None]

@@ -75,3 +75,55 @@ def test_its_images_cluster_as_they_are(tmp_path):
     photos = load_image_folder(write_photos(tmp_path), image_size=8)
     est = DiEC(n_clusters=2, random_state=0, **FAST).fit(photos.images)
     assert est.predict(photos.images).shape == (8,)
+
+
+def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path):
+    # Stored 40 wide and 20 high, white on its left half, with orientation 6
+    # (turn 90 degrees clockwise to show): shown 20 wide and 40 high, white
+    # on its upper half. The centred square of the shown photo is white
+    # above and black below; read as stored, its columns would differ.
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)
+    stored[:, :20] = 255
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "portrait.jpg", exif=exif, quality=95)
+    square = load_image_folder(tmp_path, image_size=8, color=False).images[0, 0]
+    assert square[:3].min() > 200 and square[-3:].max() < 50
+
+
+def test_deeper_than_8_bit_grey_images_are_scaled_together(tmp_path):
+    # Two 16-bit PNGs of a 12-bit microscope (0-4095: read as 8 bits they
+    # were clipped to white) and a float TIFF of 0-1 (read as 0): the
+    # deeper images together span 0-255, and the brighter PNG stays
+    # brighter.
+    ramp = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    Image.fromarray((ramp * 4095).astype(np.uint16)).save(tmp_path / "a_bright.png")
+    Image.fromarray((ramp * 2000).astype(np.uint16)).save(tmp_path / "b_dim.png")
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "c_float.tif")
+    Image.new("L", (32, 32), 128).save(tmp_path / "d_8bit.png")
+    photos = load_image_folder(tmp_path, image_size=8)
+    bright, dim, flat, eight_bit = photos.images.astype(int)
+    assert bright.max() == 255 and min(bright.min(), dim.min(), flat.min()) == 0
+    assert bright.mean() > 1.8 * dim.mean() and np.ptp(dim) > 100
+    assert flat.max() < 5  # 0-1 beside 0-4095
+    assert (eight_bit == 128).all()  # 8-bit images are as they were
+    for square in (bright, dim):  # grey: the same on every channel
+        assert (square == square[0]).all()
+
+
+def test_a_large_jpeg_is_decoded_reduced_to_the_same_square(tmp_path):
+    # A 1600 x 1200 photo decodes at 1/8 (200 x 150, still above 16): the
+    # square differs from one resized from every pixel by rounding only.
+    rng = np.random.RandomState(0)
+    small = (rng.uniform(size=(12, 16, 3)) * 255).astype(np.uint8)
+    Image.fromarray(small).resize((1600, 1200), Image.Resampling.BICUBIC).save(
+        tmp_path / "big.jpg", quality=95)
+    with Image.open(tmp_path / "big.jpg") as img:
+        full = np.asarray(img.convert("RGB").resize((21, 16), Image.Resampling.BICUBIC)
+                          .crop((2, 0, 18, 16)), dtype=float).transpose(2, 0, 1)
+    with Image.open(tmp_path / "big.jpg") as img:
+        img.draft("RGB", (16, 16))
+        assert img.size == (200, 150)
+    square = load_image_folder(tmp_path, image_size=16).images[0].astype(float)
+    assert np.abs(square - full).mean() < 3
