@@ -394,12 +394,14 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
     power-of-two reduction that keeps its shorter side at least
     ``image_size`` (Pillow's ``draft``), which spares decoding every pixel
     of a camera's photo. Images are stored as uint8, so memory is ``n x
-    channels x image_size^2`` bytes. Grey images of more than 8 bits
-    (16-bit PNG or TIFF, 32-bit integer or float TIFF, as microscopes write
-    them) are scaled together, after resizing: the smallest value among
-    all of them becomes 0 and the largest 255, so that their contrast is
-    kept whatever range the instrument used, and so are the differences in
-    brightness between them.
+    channels x image_size^2`` bytes. A folder with grey images of more than
+    8 bits (16-bit PNG or TIFF, as microscopes and scientific cameras write
+    them) is returned as uint16 instead, its 8-bit images multiplied by 257
+    (white stays white), so that no level of 12- or 16-bit data is lost;
+    DiEC scales each channel by its range over the images it is fitted on,
+    so 12-bit data keep their contrast. Float images are read on 0-1 and
+    32-bit integer images on 0-65535, both clipped. Images to predict on
+    should be read from files of the same bit depth as those fitted on.
 
     A file that Pillow cannot read, or that has no image extension, is not
     fatal: it is listed in ``skipped`` with the reason, and a warning counts
@@ -476,15 +478,15 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
         files = [rel for rel in files if len(rel.parts) > 1]
     channels = 3 if color else 1
     images = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
-    kept, wide = [], {}  # wide: row -> a deeper-than-8-bit image's float square
+    kept, deep = [], {}  # deep: row -> a deeper-than-8-bit image's uint16 square
     for rel in progress(files, verbose, desc=f"reading {root.name or root}", unit="image"):
         try:
             with Image.open(root / rel) as img:
                 img.draft(img.mode, (image_size, image_size))  # a JPEG decodes smaller
                 img.load()
                 img = ImageOps.exif_transpose(img)
-                if img.mode in _WIDE_MODES:
-                    wide[len(kept)] = _square_wide(img, image_size, Image)
+                if img.mode in _DEEP_MODES:
+                    deep[len(kept)] = _square_deep(img, image_size, Image)
                 else:
                     images[len(kept)] = _square(img, image_size, color, Image)
         except Exception as exc:  # Pillow raises many kinds of error for a bad file
@@ -493,8 +495,9 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
         kept.append(rel)
     if not kept:
         raise ValueError(f"{root}: no image could be read; skipped: {skipped[:3]}.")
-    if wide:
-        images[list(wide)] = _to_uint8(np.stack(list(wide.values())))[:, None]
+    if deep:
+        images = images.astype(np.uint16) * 257
+        images[list(deep)] = np.stack(list(deep.values()))[:, None]
     if skipped:
         warnings.warn(f"load_image_folder: skipped {len(skipped)} file(s) of {root} "
                       f"(see the result's skipped), e.g. {skipped[0][0]}: {skipped[0][1]}.",
@@ -525,23 +528,18 @@ def _image_files(root):
     return files, skipped
 
 
-# Pillow's modes of single-channel images deeper than 8 bits.
-_WIDE_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+# Pillow's modes of single-channel images deeper than 8 bits ("I" is also
+# how Pillow before 10 opens a 16-bit PNG).
+_DEEP_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
-def _square_wide(img, size, Image):
+def _square_deep(img, size, Image):
     """A deeper-than-8-bit grey ``img`` in the resizing rule of
-    :func:`_square`, as a (size, size) float32 array of its own values."""
-    img = Image.fromarray(np.asarray(img, dtype=np.float32))  # mode "F"
-    return np.asarray(_resize_and_crop(img, size, Image), dtype=np.float32)
-
-
-def _to_uint8(squares):
-    """Deeper-than-8-bit squares on 0-255 together: their smallest value to
-    0, their largest to 255."""
-    lo, hi = float(squares.min()), float(squares.max())
-    scaled = (squares - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(squares)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    :func:`_square`, resized as floats, as a (size, size) uint16 array: a
+    float image's 0-1 on 0-65535, any other's values as they are, clipped."""
+    values = np.asarray(img, dtype=np.float32) * (65535.0 if img.mode == "F" else 1.0)
+    square = np.asarray(_resize_and_crop(Image.fromarray(values), size, Image))
+    return np.clip(np.rint(square), 0, 65535).astype(np.uint16)
 
 
 def _resize_and_crop(img, size, Image):

@@ -92,24 +92,26 @@ def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path):
     assert square[:3].min() > 200 and square[-3:].max() < 50
 
 
-def test_deeper_than_8_bit_grey_images_are_scaled_together(tmp_path):
-    # Two 16-bit PNGs of a 12-bit microscope (0-4095: read as 8 bits they
-    # were clipped to white) and a float TIFF of 0-1 (read as 0): the
-    # deeper images together span 0-255, and the brighter PNG stays
-    # brighter.
+def test_deeper_than_8_bit_grey_images_keep_every_level(tmp_path):
+    # 16-bit PNGs of a 12-bit microscope (0-4095; Pillow's 8-bit conversion
+    # clipped them to white) and a float TIFF of 0-1 (converted, black):
+    # the folder comes back as uint16 with their values, the 8-bit image
+    # multiplied by 257, and DiEC fits it.
     ramp = np.linspace(0, 1, 32 * 32).reshape(32, 32)
     Image.fromarray((ramp * 4095).astype(np.uint16)).save(tmp_path / "a_bright.png")
     Image.fromarray((ramp * 2000).astype(np.uint16)).save(tmp_path / "b_dim.png")
     Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "c_float.tif")
     Image.new("L", (32, 32), 128).save(tmp_path / "d_8bit.png")
     photos = load_image_folder(tmp_path, image_size=8)
+    assert photos.images.dtype == np.uint16
     bright, dim, flat, eight_bit = photos.images.astype(int)
-    assert bright.max() == 255 and min(bright.min(), dim.min(), flat.min()) == 0
-    assert bright.mean() > 1.8 * dim.mean() and np.ptp(dim) > 100
-    assert flat.max() < 5  # 0-1 beside 0-4095
-    assert (eight_bit == 128).all()  # 8-bit images are as they were
+    assert 3800 < bright.max() <= 4095 and 1800 < dim.max() <= 2000
+    assert len(np.unique(dim)) > 40  # levels an 8-bit copy of 0-2000 scaled to 0-255 merges
+    assert flat.max() > 60000 and (eight_bit == 128 * 257).all()
     for square in (bright, dim):  # grey: the same on every channel
         assert (square == square[0]).all()
+    est = DiEC(n_clusters=2, random_state=0, **FAST).fit(photos.images)
+    np.testing.assert_array_equal(est.predict(photos.images), est.labels_)
 
 
 def test_a_large_jpeg_is_decoded_reduced_to_the_same_square(tmp_path):
