@@ -423,8 +423,9 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        ``images`` (uint8, ``(n, C, image_size, image_size)``, channels
-        first as DiEC and torch take them), ``target`` (int array or None),
+        ``images`` (uint8, or uint16 with deeper grey images; ``(n, C,
+        image_size, image_size)``, channels first as DiEC and torch take
+        them), ``target`` (int array or None),
         ``target_names`` (list of str or None), ``filenames`` (paths relative
         to ``path``, in the order of ``images``), ``skipped`` (list of
         ``(relative path, reason)``) and ``DESCR``.
