@@ -70,10 +70,10 @@ def cluster(args):
         warnings.simplefilter("ignore", FutureWarning)
         est.fit(photos.images)
     _say(args, f"fitted in {time.perf_counter() - tic:.0f} s (COL {est.col_}, COT {est.cot_})")
-    _write_outputs(args, est, photos, out)
-    if args.save_model:
+    if args.save_model:  # first: what cost the fit is kept if an output fails
         est.save(args.save_model)
         _say(args, f"saved the model to {args.save_model}")
+    _write_outputs(args, est, photos, out)
     return 0
 
 
@@ -150,7 +150,9 @@ def _write_outputs(args, est, photos, out):
 
 def _write_results(out, folder, filenames, proba):
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
+    # surrogateescape: a file name that is not UTF-8 (a Latin-1 name from an
+    # old camera or archive) is written back as the bytes it has on disk.
+    with open(out, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "cluster", "confidence"])
         for name, p in zip(filenames, proba):
