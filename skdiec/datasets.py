@@ -382,8 +382,9 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
     sorted order, and ``target`` their index), or a **flat folder** of images
     (no labels: ``target`` and ``target_names`` are None). A folder that has
     both reads its sub-folders, and reports the images beside them as
-    skipped. Files are read in sorted order, so a folder gives the same
-    arrays every time.
+    skipped; a folder inside a class folder is reported, not read. Links
+    to folders and files are followed. Files are read in sorted order, so
+    a folder gives the same arrays every time.
 
     Every image is turned as its EXIF orientation says (as photo viewers
     show it), converted (Pillow) to RGB (``color=True``; a grey image is
@@ -514,19 +515,34 @@ def load_image_folder(path, *, image_size=32, color=True, return_X_y=False, verb
 
 
 def _image_files(root):
-    """Image files under ``root`` (relative, sorted) and the others, skipped."""
+    """Image files under ``root`` (relative, sorted) and the others, skipped.
+
+    Files of ``root`` and of its sub-folders are read; a link is followed
+    (class folders gathered by links are common), so a sub-folder inside a
+    class folder is reported once, not entered: nothing deeper is read, and
+    a link back up cannot loop.
+    """
     files, skipped = [], []
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = file.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue  # hidden files and folders (.DS_Store, .ipynb_checkpoints)
-        if len(rel.parts) > 2:
-            skipped.append((rel.as_posix(), "deeper than one class folder"))
-        elif file.suffix.lower() in IMAGE_EXTENSIONS:
-            files.append(rel)
-        else:
-            skipped.append((rel.as_posix(), "not an image extension"))
-    return files, skipped
+
+    def visit(rel, depth):
+        for entry in sorted(os.scandir(root / rel), key=lambda e: e.name):
+            path = rel / entry.name
+            if entry.name.startswith("."):
+                continue  # hidden files and folders (.DS_Store, .ipynb_checkpoints)
+            if entry.is_dir():
+                if depth == 0:
+                    visit(path, 1)
+                else:
+                    skipped.append((path.as_posix() + "/", "a folder inside a class folder"))
+            elif not entry.is_file():
+                skipped.append((path.as_posix(), "a broken link or not a regular file"))
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                files.append(path)
+            else:
+                skipped.append((path.as_posix(), "not an image extension"))
+
+    visit(Path(), 0)
+    return sorted(files), skipped
 
 
 # Pillow's modes of single-channel images deeper than 8 bits ("I" is also

@@ -129,3 +129,28 @@ def test_a_large_jpeg_is_decoded_reduced_to_the_same_square(tmp_path):
         assert img.size == (200, 150)
     square = load_image_folder(tmp_path, image_size=16).images[0].astype(float)
     assert np.abs(square - full).mean() < 3
+
+
+def test_linked_class_folders_are_read_and_broken_links_reported(tmp_path):
+    # A class folder gathered by a link was skipped without a word, a whole
+    # class lost; a broken link vanished unreported.
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    (photos / "cats" / "more").mkdir(parents=True)
+    elsewhere.mkdir()
+    for i in range(2):
+        Image.new("RGB", (10, 10), (200, 0, 0)).save(photos / "cats" / f"{i}.png")
+        Image.new("RGB", (10, 10), (0, 0, 200)).save(elsewhere / f"{i}.png")
+    Image.new("RGB", (10, 10)).save(photos / "cats" / "more" / "deep.png")
+    try:
+        (photos / "dogs").symlink_to(elsewhere, target_is_directory=True)
+        (photos / "cats" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+        (photos / "cats" / "up").symlink_to(photos, target_is_directory=True)  # a loop
+    except OSError:  # no symbolic links here (Windows without the right)
+        pytest.skip("this file system makes no symbolic links")
+    with pytest.warns(UserWarning, match="skipped 3 file"):
+        data = load_image_folder(photos, image_size=8)
+    assert data.filenames == ["cats/0.png", "cats/1.png", "dogs/0.png", "dogs/1.png"]
+    assert data.target_names == ["cats", "dogs"] and data.target.tolist() == [0, 0, 1, 1]
+    assert dict(data.skipped) == {"cats/gone.png": "a broken link or not a regular file",
+                                  "cats/more/": "a folder inside a class folder",
+                                  "cats/up/": "a folder inside a class folder"}
