@@ -53,6 +53,8 @@ def cluster(args):
                   verbose=args.verbose)
     out = Path(args.out)
     _check_writable(out)
+    est = DiffusionEmbeddedClustering(**params)
+    est._validate_params()  # before reading a folder that may take minutes
     if args.save_model:
         # Checked before the fit, not after an hour of it.
         from ._persistence import _check_replaceable
@@ -63,7 +65,6 @@ def cluster(args):
     if args.n_clusters > n_images:
         raise UsageError(f"--n-clusters {args.n_clusters} is more than the {n_images} "
                          f"image(s) read from {args.folder}.")
-    est = DiffusionEmbeddedClustering(**params)
     _say(args, f"clustering {n_images} images of {args.folder} into {args.n_clusters} clusters")
     tic = time.perf_counter()
     with warnings.catch_warnings():
@@ -227,6 +228,17 @@ def _estimator_params(pairs):
     return params
 
 
+def _positive_int(text):
+    """argparse's type of a count: an int of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skdiec",
@@ -241,7 +253,7 @@ def _parser():
         p.add_argument("--no-sheet", action="store_true",
                        help="do not write the contact sheet (a PNG beside the CSV, one row "
                             "per cluster of its most confident images)")
-        p.add_argument("--n-per-cluster", type=int, default=8, metavar="N",
+        p.add_argument("--n-per-cluster", type=_positive_int, default=8, metavar="N",
                        help="images per cluster on the contact sheet (default: 8)")
         p.add_argument("--quiet", action="store_true",
                        help="no progress bars or messages, only errors")
@@ -255,13 +267,13 @@ def _parser():
                     "one CSV row per image (path, cluster, confidence: the soft assignment "
                     "to its cluster) and the contact sheet beside it (same name, .png).")
     p.add_argument("folder", help="the folder of images")
-    p.add_argument("--n-clusters", type=int, required=True, metavar="K",
+    p.add_argument("--n-clusters", type=_positive_int, required=True, metavar="K",
                    help="number of clusters (at most the number of images)")
     p.add_argument("--out", default="clusters.csv",
                    help="CSV file to write (default: clusters.csv)")
     p.add_argument("--save-model", metavar="DIR",
                    help="also save the fitted model to DIR, for 'skdiec predict'")
-    p.add_argument("--image-size", type=int, default=32, metavar="S",
+    p.add_argument("--image-size", type=_positive_int, default=32, metavar="S",
                    help="side of the square the images are resized to (default: 32; a fit "
                         "costs about the square of it)")
     p.add_argument("--grey", action="store_true", help="read the images as grey, not RGB")

@@ -143,6 +143,27 @@ def test_the_console_script_is_the_command_line():
     assert script.load() is main
 
 
+@pytest.mark.parametrize("option", ["--n-clusters", "--image-size", "--n-per-cluster"])
+def test_counts_below_one_stop_before_the_folder_is_read(option, photos, tmp_path, capsys):
+    # --n-per-cluster 0 failed at the contact sheet, after the whole fit.
+    args = ["cluster", str(photos), "--n-clusters", "2", option, "0", "--quiet",
+            "--out", str(tmp_path / "x.csv")]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {option}: expected a positive integer" in err
+    assert "Traceback" not in err and not (tmp_path / "x.csv").exists()
+
+
+def test_a_bad_parameter_stops_before_the_folder_is_read(tmp_path, capsys, monkeypatch):
+    from skdiec import _cli
+
+    monkeypatch.setattr(_cli, "_read_folder", lambda *a: pytest.fail("the folder was read"))
+    status, _, err = run(["cluster", tmp_path, "--n-clusters", 2, "--quiet", "--param",
+                          "max_iter=-1", "--out", tmp_path / "x.csv"], capsys)
+    assert status == 2 and "max_iter" in err
+
+
 def test_a_missing_argument_is_argparse_exit_2():
     result = subprocess.run([sys.executable, "-m", "skdiec", "cluster", "photos"],
                             capture_output=True, text=True)
