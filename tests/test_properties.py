@@ -1,4 +1,12 @@
-"""Property-based tests: any reasonable input fits, and predictions are sane."""
+"""Property-based tests: any reasonable input fits, and predictions are sane.
+
+CI runs a few fixed examples of each. ``SKDIEC_FUZZ=N`` runs N random ones
+instead, a wider search by hand (``SKDIEC_FUZZ=300 python -m pytest -q
+tests/test_properties.py``, a few seconds an example on two cores); a crash
+it finds belongs in a named test.
+"""
+
+import os
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -9,6 +17,14 @@ from skdiec import DiEC
 from .conftest import FAST
 
 TINY = dict(FAST, search_n_samples=30, max_iter=2, update_interval=1)
+FUZZ = int(os.environ.get("SKDIEC_FUZZ", "0"))
+
+
+def examples(n_in_ci):
+    """Hypothesis settings: ``n_in_ci`` derandomized examples, the same on
+    every run so that CI reads the same fits, or ``SKDIEC_FUZZ`` random ones."""
+    return settings(max_examples=FUZZ or n_in_ci, derandomize=not FUZZ, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -34,7 +50,7 @@ def datasets(draw):
     return X, n_clusters
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@examples(25)
 @given(datasets())
 def test_fit_predict_on_any_reasonable_input(data):
     X, n_clusters = data
@@ -80,10 +96,7 @@ def parameter_sets(draw):
     )
 
 
-# Derandomized: the same examples on every run, so that CI reads the same
-# fits; a crash found by a wider search belongs in a named test.
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@examples(12)
 @given(parameters=parameter_sets(), layout=st.sampled_from(["images", "table"]),
        seed=st.integers(0, 2**16))
 def test_fit_predict_across_the_parameter_space(digits, parameters, layout, seed):
