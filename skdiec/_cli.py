@@ -31,7 +31,9 @@ def main(argv=None):
     if args.command != "demo":
         args.verbose = 0 if args.quiet else 1
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.run(args)
     except KeyboardInterrupt:
         print("skdiec: interrupted", file=sys.stderr)
         return 130
@@ -187,6 +189,12 @@ def _report_agreement(args, photos, labels):
     nmi = normalized_mutual_info_score(photos.target, labels)
     _say(args, f"agreement with the {len(photos.target_names)} class folders: "
                f"ACC {acc:.4f}, NMI {nmi:.4f}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as one line, without the source line Python adds: people
+    at a command line read it, not the code that raised it."""
+    print(f"skdiec: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _say(args, message):

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import (_backbone, _dec, _features, _init, _input, _model, _persistence, _pretrain,
                _search, _seeding, _start)
-from ._torch_utils import make_generator, resolve_device
+from ._torch_utils import is_cuda_request, make_generator, resolve_device
 
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 # score() measures the silhouette on at most this many samples (a fixed
@@ -862,7 +862,8 @@ class DiffusionEmbeddedClustering(
             The folder given to :meth:`save`.
         device : str or torch.device, default="cpu"
             Stored as the loaded estimator's ``device`` parameter: where it
-            will predict.
+            will predict. A CUDA device this machine lacks predicts on the
+            CPU, with a warning.
 
         Returns
         -------
@@ -873,6 +874,8 @@ class DiffusionEmbeddedClustering(
         ------
         FileNotFoundError
             ``path`` holds no ``estimator.json``.
+        ValueError
+            ``device`` is not a CPU or CUDA device.
         SavedModelError
             A ``ValueError``: the folder is not a consistent saved model (a
             parameter, fitted field or array of the wrong type, shape or
@@ -950,7 +953,10 @@ class DiffusionEmbeddedClustering(
             return resolve_device(self.device)
         except ValueError:
             # A model fitted on a GPU and loaded where there is none still
-            # predicts, as skorch does, on the CPU.
+            # predicts, as skorch does, on the CPU; a device that is no
+            # device at all ('tpu', 'cuda:x') is the error it was in fit.
+            if not is_cuda_request(self.device):
+                raise
             warnings.warn(f"device={self.device!r} is not available here; using the CPU.",
                           RuntimeWarning)
             return torch.device("cpu")

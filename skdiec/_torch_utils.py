@@ -45,6 +45,14 @@ def resolve_device(device):
     return dev
 
 
+def is_cuda_request(device):
+    """Whether ``device`` is a well-formed CUDA device ("cuda", "cuda:N" or
+    such a torch.device), available here or not."""
+    if isinstance(device, torch.device):
+        return device.type == "cuda"
+    return isinstance(device, str) and bool(_CUDA_NAME.match(device))
+
+
 def make_generator(seed):
     """A CPU generator: random numbers are drawn on the CPU and then moved, so
     the same seed gives the same numbers whatever the device."""

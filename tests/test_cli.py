@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from skdiec._cli import main
 
@@ -71,6 +72,15 @@ def test_cluster_then_predict(photos, tmp_path, capsys):
     assert status == 0, err
     assert [r["cluster"] for r in read_csv(new)] == [r["cluster"] for r in rows]
     assert not new.with_suffix(".png").exists()
+
+    if not torch.cuda.is_available():  # a warning is one line, without Python's source line
+        status, _, err = run(["predict", model, photos, "--out", new, "--quiet", "--no-sheet",
+                              "--device", "cuda"], capsys)
+        assert status == 0, err
+        assert err.strip().splitlines()[-1] == ("skdiec: warning: device='cuda' is not "
+                                                "available here; using the CPU.")
+    status, _, err = run(["predict", model, photos, "--out", new, "--device", "tpu"], capsys)
+    assert status == 2 and "device must be" in err and "skipped" not in err  # before reading
 
 
 def test_file_names_that_are_not_utf8_or_need_quoting(tmp_path, capsys):

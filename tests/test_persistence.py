@@ -189,6 +189,20 @@ def test_model_fitted_for_cuda_predicts_on_a_machine_without_it(fitted, digits):
     np.testing.assert_array_equal(labels, fitted.labels_)
 
 
+@pytest.mark.parametrize("device", ["tpu", "cuda:x"])
+def test_a_device_that_is_no_device_is_an_error_at_predict_too(fitted, digits, device):
+    # It fell back to the CPU with a warning, as a missing GPU does.
+    est = copy.deepcopy(fitted).set_params(device=device)
+    with pytest.raises(ValueError, match="device must be"):
+        est.predict(digits[0])
+
+
+def test_load_refuses_a_device_that_is_no_device(fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    with pytest.raises(ValueError, match="device must be"):
+        DiEC.load(tmp_path / "model", device="tpu")
+
+
 def test_a_pickle_of_the_earlier_layout_loads_into_one_model(fitted, digits):
     # Earlier pickles held the model's parts as separate attributes.
     model = fitted._model
