@@ -21,6 +21,7 @@ import os
 import pickle
 import shutil
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -219,20 +220,35 @@ def load_cifar10(path=None, *, subset="all", return_X_y=False, download=True, ve
         descr = _CIFAR10["descr"] + f" Image-folder copy read from {folder}."
     else:
         batches = _cifar10_batches(folder, path is None and download)
-        with open(batches / "batches.meta", "rb") as fh:
-            meta = pickle.load(fh, encoding="bytes")
-        names = [n.decode() for n in meta[b"label_names"]]
+        names = [n.decode() for n in _cifar10_pickle(batches / "batches.meta", b"label_names")]
         images, target = [], []
         for name in (b for s in keep for b in _CIFAR10_BATCHES[s]):
-            with open(batches / name, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
-            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            target.append(np.asarray(batch[b"labels"], dtype=np.int64))
+            data, labels = _cifar10_pickle(batches / name, b"data", b"labels")
+            images.append(np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32))
+            target.append(np.asarray(labels, dtype=np.int64))
+            if len(images[-1]) != len(target[-1]):
+                raise ValueError(f"{batches / name}: {len(images[-1])} images but "
+                                 f"{len(target[-1])} labels.")
         images, target = np.concatenate(images), np.concatenate(target)
         descr = _CIFAR10["descr"]
     if return_X_y:
         return images, target
     return Bunch(images=images, target=target, target_names=list(names), DESCR=descr)
+
+
+def _cifar10_pickle(path, *keys):
+    """The entries ``keys`` of one of CIFAR-10's pickled batches."""
+    try:
+        with open(path, "rb") as fh:
+            content = pickle.load(fh, encoding="bytes")
+        values = [content[key] for key in keys]
+        if keys[0] == b"data":
+            np.asarray(values[0], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} is not one of CIFAR-10's python batches "
+                         f"({type(exc).__name__}: {exc}): a damaged or partial file? "
+                         "Delete it and load again, or replace it.") from exc
+    return values[0] if len(values) == 1 else values
 
 
 def _cifar10_batches(folder, download):
@@ -285,8 +301,14 @@ def _load_idx(spec, path, subset, return_X_y, download):
     keep = ("train", "test") if subset == "all" else (subset,)
     names = [name for s in keep for name in _IDX_NAMES[s]]
     files = dict(zip(names, _ensure_files(spec, folder, names, path is None and download)))
-    images = np.concatenate([_read_idx(files[_IDX_NAMES[s][0]]) for s in keep])
-    target = np.concatenate([_read_idx(files[_IDX_NAMES[s][1]]) for s in keep])
+    parts = [(_read_idx(files[_IDX_NAMES[s][0]]), _read_idx(files[_IDX_NAMES[s][1]]))
+             for s in keep]
+    for s, (images, target) in zip(keep, parts):
+        if len(images) != len(target):
+            raise ValueError(f"{spec['name']}: {files[_IDX_NAMES[s][0]]} holds {len(images)} "
+                             f"images but {files[_IDX_NAMES[s][1]]} {len(target)} labels.")
+    images = np.concatenate([images for images, _ in parts])
+    target = np.concatenate([target for _, target in parts])
     return _result((images / 255.0).astype(np.float32), target.astype(np.int64), return_X_y,
                    spec["descr"])
 
@@ -342,14 +364,23 @@ def _md5(path):
 
 def _read_idx(path):
     """Read an idx file (optionally gzipped): magic, dims, then uint8 data."""
+    damaged = "a damaged or partial file: delete it and load again, or replace it"
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
-    if data[:2] != b"\x00\x00" or data[2] != 0x08:
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} could not be read ({type(exc).__name__}: {exc}); "
+                         f"{damaged}.") from exc
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
         raise ValueError(f"{path} is not an idx file of unsigned bytes.")
     ndim = data[3]
+    header = 4 + 4 * ndim
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    if len(data) != header + int(np.prod(dims)):
+        raise ValueError(f"{path} holds {max(len(data) - header, 0)} bytes of data where its "
+                         f"header announces {' x '.join(map(str, dims))}; {damaged}.")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def _read_usps_h5(path):

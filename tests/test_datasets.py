@@ -59,6 +59,34 @@ def test_fashion_mnist_reads_idx_files(tmp_path):
     assert X.shape == (8, 28, 28) and y.shape == (8,)
 
 
+@pytest.mark.parametrize("damage,match", [
+    ("not gzip", "could not be read .*BadGzipFile.* damaged or partial"),
+    ("cut gzip", "could not be read .*EOFError.* damaged or partial"),
+    ("short data", r"holds 1500 bytes of data where its header announces 3 x 28 x 28"),
+    ("fewer labels", r"holds 3 images but .*t10k-labels-idx1-ubyte.gz 2 labels"),
+])
+def test_damaged_idx_files_say_which_and_what(tmp_path, damage, match):
+    # They failed with gzip's, numpy's reshape or no error at all.
+    rng = np.random.RandomState(0)
+    for split, n in (("train", 5), ("t10k", 3)):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.randint(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", rng.randint(0, 10, n))
+    images = tmp_path / "t10k-images-idx3-ubyte.gz"
+    if damage == "not gzip":
+        images.write_bytes(b"<html>an error page</html>")
+    elif damage == "cut gzip":
+        images.write_bytes(images.read_bytes()[:-30])
+    elif damage == "short data":
+        with gzip.open(images, "rb") as fh:
+            data = fh.read()
+        with gzip.open(images, "wb") as fh:
+            fh.write(data[:16 + 1500])
+    else:
+        write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", rng.randint(0, 10, 2))
+    with pytest.raises(ValueError, match=match):
+        datasets.load_fashion_mnist(tmp_path, subset="test")
+
+
 def test_usps_libsvm_layout(tmp_path):
     import bz2
 
@@ -160,6 +188,26 @@ def test_cifar10_from_the_python_batches(tmp_path, form):
     np.testing.assert_array_equal(bunch.target[-4:], written["test_batch"][1])
     X, y = datasets.load_cifar10(root, subset="test", return_X_y=True)
     np.testing.assert_array_equal(X.reshape(4, -1), written["test_batch"][0])
+
+
+@pytest.mark.parametrize("damage,match", [
+    ("cut", r"test_batch is not one of CIFAR-10's python batches \((EOFError|UnpicklingError)"),
+    ("no labels", r"test_batch is not one of CIFAR-10's python batches \(KeyError"),
+    ("odd size", r"test_batch is not one of CIFAR-10's python batches \(ValueError"),
+])
+def test_damaged_cifar10_batches_say_which(tmp_path, damage, match):
+    import pickle
+
+    write_cifar_batches(tmp_path / "cifar-10-batches-py")
+    batch = tmp_path / "cifar-10-batches-py" / "test_batch"
+    if damage == "cut":
+        batch.write_bytes(batch.read_bytes()[:100])
+    else:
+        content = ({b"data": np.zeros((4, 3072), np.uint8)} if damage == "no labels"
+                   else {b"data": np.zeros((4, 3000), np.uint8), b"labels": [0] * 4})
+        batch.write_bytes(pickle.dumps(content))
+    with pytest.raises(ValueError, match=match):
+        datasets.load_cifar10(tmp_path, subset="test")
 
 
 def test_cifar10_from_an_image_folder_copy(tmp_path):
