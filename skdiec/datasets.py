@@ -21,6 +21,7 @@ import os
 import pickle
 import shutil
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -146,17 +147,30 @@ def load_usps(path=None, *, subset="all", return_X_y=False, download=True):
     _check_subset(subset)
     folder = _folder(_USPS, path)
     if (folder / "usps.npz").is_file():
-        with np.load(folder / "usps.npz") as f:
-            parts = {s: (f[f"X_{s}"], f[f"y_{s}"]) for s in ("train", "test")}
+        files = [folder / "usps.npz"]
     elif (folder / "usps.h5").is_file():
-        parts = _read_usps_h5(folder / "usps.h5")
+        files = [folder / "usps.h5"]
     else:
         files = _ensure_files(_USPS, folder, list(_USPS["md5"]), path is None and download,
                               alternatives="usps.npz or usps.h5, or ")
-        parts = {s: _read_usps_libsvm(f) for s, f in zip(("train", "test"), files)}
     keep = ("train", "test") if subset == "all" else (subset,)
-    images = np.concatenate([parts[s][0] for s in keep]).reshape(-1, 16, 16)
-    target = np.concatenate([parts[s][1] for s in keep])
+    try:
+        if files[0].suffix == ".npz":
+            with np.load(files[0]) as f:
+                parts = {s: (f[f"X_{s}"], f[f"y_{s}"]) for s in ("train", "test")}
+        elif files[0].suffix == ".h5":
+            parts = _read_usps_h5(files[0])
+        else:
+            parts = {s: _read_usps_libsvm(f) for s, f in zip(("train", "test"), files)}
+        images = np.concatenate([np.asarray(parts[s][0]).reshape(-1, 16, 16) for s in keep])
+        target = np.concatenate([np.asarray(parts[s][1]).ravel() for s in keep])
+        if len(images) != len(target):
+            raise ValueError(f"{len(images)} images but {len(target)} labels")
+    except (KeyError, ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"usps: {', '.join(str(f) for f in files)} could not be read as USPS "
+                         f"({type(exc).__name__}: {exc}); see load_usps for the layouts it "
+                         "reads. A damaged or partial file? Delete it and load again, or "
+                         "replace it.") from exc
     return _result(images.astype(np.float32), target.astype(np.int64), return_X_y,
                    _USPS["descr"])
 

@@ -59,6 +59,25 @@ def test_fashion_mnist_reads_idx_files(tmp_path):
     assert X.shape == (8, 28, 28) and y.shape == (8,)
 
 
+@pytest.mark.parametrize("content,match", [
+    (b"PK\x03\x04 cut short",
+     r"usps\.npz could not be read as USPS \((BadZipFile|OSError|ValueError)"),
+    ("no test split", r"usps\.npz could not be read as USPS \(KeyError"),
+    ("15x15", r"usps\.npz could not be read as USPS \(ValueError: cannot reshape"),
+])
+def test_a_damaged_usps_file_says_which(tmp_path, content, match):
+    if isinstance(content, bytes):
+        (tmp_path / "usps.npz").write_bytes(content)
+    else:
+        side = 15 if content == "15x15" else 16
+        arrays = {"X_train": np.zeros((4, side * side)), "y_train": np.zeros(4)}
+        if content != "no test split":
+            arrays.update(X_test=np.zeros((2, side * side)), y_test=np.zeros(2))
+        np.savez(tmp_path / "usps.npz", **arrays)
+    with pytest.raises(ValueError, match=match):
+        datasets.load_usps(tmp_path)
+
+
 @pytest.mark.parametrize("damage,match", [
     ("not gzip", "could not be read .*BadGzipFile.* damaged or partial"),
     ("cut gzip", "could not be read .*EOFError.* damaged or partial"),
