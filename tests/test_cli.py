@@ -71,7 +71,7 @@ def test_cluster_then_predict(photos, tmp_path, capsys):
                          capsys)
     assert status == 0, err
     assert [r["cluster"] for r in read_csv(new)] == [r["cluster"] for r in rows]
-    assert not new.with_suffix(".png").exists()
+    assert not new.with_suffix(".png").exists() and "warning" not in err
 
     if not torch.cuda.is_available():  # a warning is one line, without Python's source line
         status, _, err = run(["predict", model, photos, "--out", new, "--quiet", "--no-sheet",
@@ -81,6 +81,15 @@ def test_cluster_then_predict(photos, tmp_path, capsys):
                                                 "available here; using the CPU.")
     status, _, err = run(["predict", model, photos, "--out", new, "--device", "tpu"], capsys)
     assert status == 2 and "device must be" in err and "skipped" not in err  # before reading
+
+    # 16-bit files, read as uint16, against a model fitted on 8-bit ones: a warning.
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    for i in range(3):
+        PIL.fromarray(np.full((20, 20), 20000 * i + 1000, dtype=np.uint16)).save(deep / f"{i}.png")
+    status, _, err = run(["predict", model, deep, "--out", new, "--quiet", "--no-sheet"], capsys)
+    assert status == 0, err
+    assert "skdiec: warning: the images of" in err and "another bit depth" in err
 
 
 def test_file_names_that_are_not_utf8_or_need_quoting(tmp_path, capsys):
