@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import (_backbone, _dec, _features, _init, _input, _model, _persistence, _pretrain,
                _search, _seeding, _start)
-from ._torch_utils import is_cuda_request, make_generator, resolve_device
+from ._torch_utils import make_generator, parse_device, resolve_device
 
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 # score() measures the silhouette on at most this many samples (a fixed
@@ -949,14 +949,13 @@ class DiffusionEmbeddedClustering(
             )
 
     def _device(self):
+        # A device that is no device at all ('tpu', 'cuda:x') is the error
+        # it was in fit; a model fitted on a GPU and loaded where there is
+        # none still predicts, as skorch does, on the CPU.
+        device = parse_device(self.device)
         try:
-            return resolve_device(self.device)
+            return resolve_device(device)
         except ValueError:
-            # A model fitted on a GPU and loaded where there is none still
-            # predicts, as skorch does, on the CPU; a device that is no
-            # device at all ('tpu', 'cuda:x') is the error it was in fit.
-            if not is_cuda_request(self.device):
-                raise
             warnings.warn(f"device={self.device!r} is not available here; using the CPU.",
                           RuntimeWarning)
             return torch.device("cpu")

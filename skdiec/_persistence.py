@@ -271,13 +271,10 @@ def load(cls, path, device="cpu"):
     from . import _backbone, _features
     from ._input import InputLayout
     from ._model import ClusteringModel, FeatureHead, make_head
-    from ._torch_utils import is_cuda_request, resolve_device
+    from ._torch_utils import parse_device
 
-    try:  # a missing GPU is predict's to fall back from; a non-device is an error now
-        resolve_device(device)
-    except ValueError:
-        if not is_cuda_request(device):
-            raise
+    # A non-device is an error now; a missing GPU is predict's to fall back from.
+    parse_device(device)
     path = Path(path)
     meta_file = path / "estimator.json"
     if not meta_file.is_file():

@@ -10,12 +10,11 @@ import torch
 _CUDA_NAME = re.compile(r"^cuda(:\d+)?$")
 
 
-def resolve_device(device):
-    """Turn the ``device`` parameter into a :class:`torch.device`.
+def parse_device(device):
+    """The ``device`` parameter as a :class:`torch.device`, whether or not
+    this machine has it: an error only for what is no CPU or CUDA device.
 
     ``"auto"`` picks the first CUDA device when one is usable, else the CPU.
-    Asking for CUDA on a machine without it is an error, never a silent
-    fallback, so that a user who asked for a GPU knows they did not get one.
     """
     if isinstance(device, torch.device):
         dev = device
@@ -28,6 +27,19 @@ def resolve_device(device):
             "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device; "
             f"got {device!r}."
         )
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r}: only CPU and CUDA devices are supported.")
+    return dev
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a :class:`torch.device` this
+    machine has (:func:`parse_device`).
+
+    Asking for CUDA on a machine without it is an error, never a silent
+    fallback, so that a user who asked for a GPU knows they did not get one.
+    """
+    dev = parse_device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
@@ -40,17 +52,7 @@ def resolve_device(device):
                 f"device={device!r}: this machine has {torch.cuda.device_count()} "
                 "CUDA device(s)."
             )
-    elif dev.type != "cpu":
-        raise ValueError(f"device={device!r}: only CPU and CUDA devices are supported.")
     return dev
-
-
-def is_cuda_request(device):
-    """Whether ``device`` is a well-formed CUDA device ("cuda", "cuda:N" or
-    such a torch.device), available here or not."""
-    if isinstance(device, torch.device):
-        return device.type == "cuda"
-    return isinstance(device, str) and bool(_CUDA_NAME.match(device))
 
 
 def make_generator(seed):
