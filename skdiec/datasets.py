@@ -147,21 +147,16 @@ def load_usps(path=None, *, subset="all", return_X_y=False, download=True):
     _check_subset(subset)
     folder = _folder(_USPS, path)
     if (folder / "usps.npz").is_file():
-        files = [folder / "usps.npz"]
+        files, read = [folder / "usps.npz"], _read_usps_npz
     elif (folder / "usps.h5").is_file():
-        files = [folder / "usps.h5"]
+        files, read = [folder / "usps.h5"], _read_usps_h5
     else:
         files = _ensure_files(_USPS, folder, list(_USPS["md5"]), path is None and download,
                               alternatives="usps.npz or usps.h5, or ")
+        read = _read_usps_libsvm
     keep = ("train", "test") if subset == "all" else (subset,)
     try:
-        if files[0].suffix == ".npz":
-            with np.load(files[0]) as f:
-                parts = {s: (f[f"X_{s}"], f[f"y_{s}"]) for s in ("train", "test")}
-        elif files[0].suffix == ".h5":
-            parts = _read_usps_h5(files[0])
-        else:
-            parts = {s: _read_usps_libsvm(f) for s, f in zip(("train", "test"), files)}
+        parts = read(*files)
         images = np.concatenate([np.asarray(parts[s][0]).reshape(-1, 16, 16) for s in keep])
         target = np.concatenate([np.asarray(parts[s][1]).ravel() for s in keep])
         if len(images) != len(target):
@@ -169,8 +164,7 @@ def load_usps(path=None, *, subset="all", return_X_y=False, download=True):
     except (KeyError, ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise ValueError(f"usps: {', '.join(str(f) for f in files)} could not be read as USPS "
                          f"({type(exc).__name__}: {exc}); see load_usps for the layouts it "
-                         "reads. A damaged or partial file? Delete it and load again, or "
-                         "replace it.") from exc
+                         f"reads; {_DAMAGED}") from exc
     return _result(images.astype(np.float32), target.astype(np.int64), return_X_y,
                    _USPS["descr"])
 
@@ -234,15 +228,10 @@ def load_cifar10(path=None, *, subset="all", return_X_y=False, download=True, ve
         descr = _CIFAR10["descr"] + f" Image-folder copy read from {folder}."
     else:
         batches = _cifar10_batches(folder, path is None and download)
-        names = [n.decode() for n in _cifar10_pickle(batches / "batches.meta", b"label_names")]
-        images, target = [], []
-        for name in (b for s in keep for b in _CIFAR10_BATCHES[s]):
-            data, labels = _cifar10_pickle(batches / name, b"data", b"labels")
-            images.append(np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32))
-            target.append(np.asarray(labels, dtype=np.int64))
-            if len(images[-1]) != len(target[-1]):
-                raise ValueError(f"{batches / name}: {len(images[-1])} images but "
-                                 f"{len(target[-1])} labels.")
+        names = _cifar10_unpickle(batches / "batches.meta",
+                                  lambda meta: [n.decode() for n in meta[b"label_names"]])
+        images, target = zip(*(_cifar10_unpickle(batches / name, _cifar10_batch)
+                               for s in keep for name in _CIFAR10_BATCHES[s]))
         images, target = np.concatenate(images), np.concatenate(target)
         descr = _CIFAR10["descr"]
     if return_X_y:
@@ -250,19 +239,23 @@ def load_cifar10(path=None, *, subset="all", return_X_y=False, download=True, ve
     return Bunch(images=images, target=target, target_names=list(names), DESCR=descr)
 
 
-def _cifar10_pickle(path, *keys):
-    """The entries ``keys`` of one of CIFAR-10's pickled batches."""
+def _cifar10_unpickle(path, read):
+    """``read`` of the content of one of CIFAR-10's pickled files."""
     try:
         with open(path, "rb") as fh:
-            content = pickle.load(fh, encoding="bytes")
-        values = [content[key] for key in keys]
-        if keys[0] == b"data":
-            np.asarray(values[0], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            return read(pickle.load(fh, encoding="bytes"))
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path} is not one of CIFAR-10's python batches "
-                         f"({type(exc).__name__}: {exc}): a damaged or partial file? "
-                         "Delete it and load again, or replace it.") from exc
-    return values[0] if len(values) == 1 else values
+                         f"({type(exc).__name__}: {exc}): {_DAMAGED}") from exc
+
+
+def _cifar10_batch(batch):
+    """``(images, labels)`` of one unpickled batch."""
+    images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    return images, labels
 
 
 def _cifar10_batches(folder, download):
@@ -352,6 +345,10 @@ def _missing_message(spec, folder, missing, alternatives):
             "holds them.")
 
 
+# The end of every message about a dataset file that cannot be read.
+_DAMAGED = "a damaged or partial file? Delete it and load again, or replace it."
+
+
 class _ChecksumError(OSError):
     pass
 
@@ -378,14 +375,13 @@ def _md5(path):
 
 def _read_idx(path):
     """Read an idx file (optionally gzipped): magic, dims, then uint8 data."""
-    damaged = "a damaged or partial file: delete it and load again, or replace it"
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
             data = fh.read()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ValueError(f"{path} could not be read ({type(exc).__name__}: {exc}); "
-                         f"{damaged}.") from exc
+        raise ValueError(f"{path} could not be read ({type(exc).__name__}: {exc}): "
+                         f"{_DAMAGED}") from exc
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
         raise ValueError(f"{path} is not an idx file of unsigned bytes.")
     ndim = data[3]
@@ -393,8 +389,13 @@ def _read_idx(path):
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     if len(data) != header + int(np.prod(dims)):
         raise ValueError(f"{path} holds {max(len(data) - header, 0)} bytes of data where its "
-                         f"header announces {' x '.join(map(str, dims))}; {damaged}.")
+                         f"header announces {' x '.join(map(str, dims))}: {_DAMAGED}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _read_usps_npz(path):
+    with np.load(path) as f:
+        return {s: (f[f"X_{s}"], f[f"y_{s}"]) for s in ("train", "test")}
 
 
 def _read_usps_h5(path):
@@ -406,12 +407,15 @@ def _read_usps_h5(path):
         return {s: (f[s]["data"][:], f[s]["target"][:]) for s in ("train", "test")}
 
 
-def _read_usps_libsvm(path):
+def _read_usps_libsvm(train, test):
     from sklearn.datasets import load_svmlight_file
 
-    X, y = load_svmlight_file(str(path), n_features=256)
-    # LIBSVM's USPS holds grey levels in [-1, 1] and labels 1..10.
-    return (X.toarray() + 1.0) / 2.0, y.astype(np.int64) - 1
+    parts = {}
+    for split, path in (("train", train), ("test", test)):
+        X, y = load_svmlight_file(str(path), n_features=256)
+        # LIBSVM's USPS holds grey levels in [-1, 1] and labels 1..10.
+        parts[split] = (X.toarray() + 1.0) / 2.0, y.astype(np.int64) - 1
+    return parts
 
 
 # ---------------------------------------------------------------- image folders
@@ -586,8 +590,8 @@ def _image_files(root):
             else:
                 skipped.append((path.as_posix(), "not an image extension"))
 
-    visit(Path(), 0)
-    return sorted(files), skipped
+    visit(Path(), 0)  # names sorted at each level: the files come out in path order
+    return files, skipped
 
 
 # Pillow's modes of single-channel images deeper than 8 bits ("I" is also
