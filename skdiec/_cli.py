@@ -18,8 +18,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
-
 USAGE_ERROR = 2
 
 
@@ -153,8 +151,7 @@ def _check_depth(layout, images, folder):
     """Warn where the images to assign span another range than those the
     model was fitted on (files of another bit depth: the loader returns
     16-bit ones as uint16), whose assignments would then mean nothing."""
-    fitted = float(np.max(np.asarray(layout.offset) + 2.0 / np.asarray(layout.scale)))
-    new = float(images.max())
+    fitted, new = layout.value_max, float(images.max())
     if fitted > 0 and new > 0 and not 1 / DEPTH_RATIO <= new / fitted <= DEPTH_RATIO:
         warnings.warn(f"the images of {folder} reach {new:.0f}, those the model was fitted on "
                       f"{fitted:.0f}: files of another bit depth (8 against 16 bits)? Their "

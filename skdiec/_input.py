@@ -62,6 +62,12 @@ class InputLayout:
             return self.offset.shape[0]
         return int(np.prod(self.image_shape))
 
+    @property
+    def value_max(self):
+        """The largest value of the data the scaling was fitted on, over all
+        channels (or columns): the one that ``to_tensor`` maps to 1."""
+        return float(np.max(np.asarray(self.offset) + 2.0 / np.asarray(self.scale)))
+
     def to_tensor(self, X, dtype=torch.float32):
         """Scale the flat rows ``X`` (n, d) and lay them out as ``(n, C, H_pad, W_pad)``."""
         c, h, w = self.image_shape
