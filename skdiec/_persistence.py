@@ -410,10 +410,10 @@ def _verify_checksums(path, meta, version):
     actual = dict(checksums(path), **{"estimator.json": _meta_digest(meta.data)})
     for name in sorted(expected):
         if expected[name] != actual.get(name):
-            state = "is missing" if name not in actual else "differs from its checksum"
+            state = "is missing" if name not in actual else "differs from its checksum there"
             raise SavedModelError(
-                f"{path / name} {state} in estimator.json: the folder mixes files of "
-                "different saves, or was changed after it was saved."
+                f"{path / name}, listed in estimator.json, {state}: the folder mixes files "
+                "of different saves, or was changed after it was saved."
             )
 
 

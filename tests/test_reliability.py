@@ -301,6 +301,15 @@ def test_mixed_folder_is_refused(fitted, digits, tmp_path):
         DiEC.load(a)
 
 
+def test_a_deleted_file_is_named_as_missing(fitted, tmp_path):
+    folder = tmp_path / "model"
+    fitted.save(folder)
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(SavedModelError, match=r"diffusion_pytorch_model\.safetensors, listed "
+                                              r"in estimator\.json, is missing"):
+        DiEC.load(folder)
+
+
 def test_first_format_folders_still_skip_only_the_checksums(tmp_path):
     folder = Path(shutil.copytree(FIXTURE, tmp_path / "model"))
     tamper(folder, arrays=_set_array("cluster_centers_", lambda a: a * np.nan))
