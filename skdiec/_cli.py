@@ -92,7 +92,6 @@ def predict(args):
         raise UsageError(f"{args.model} was not fitted on square grey or RGB images, as the "
                          "command line reads them: use the Python API.")
     photos = _read_folder(args.folder, height, channels == 3, args.verbose)
-    _check_depth(est._model.layout, photos.images, args.folder)
     _say(args, f"assigning {len(photos.images)} images to {est.n_clusters} clusters")
     _write_outputs(args, est, photos, out)
     return 0
@@ -139,23 +138,6 @@ def _read_folder(folder, image_size, color, verbose):
         print(f"skdiec: skipped {len(photos.skipped)} file(s) of {folder} "
               f"(e.g. {first}: {why})", file=sys.stderr)
     return photos
-
-
-# How far the brightest value of the images to assign may sit from that of
-# the images fitted on before predict warns: 8-bit against 16-bit files
-# differ by a factor of 257.
-DEPTH_RATIO = 4
-
-
-def _check_depth(layout, images, folder):
-    """Warn where the images to assign span another range than those the
-    model was fitted on (files of another bit depth: the loader returns
-    16-bit ones as uint16), whose assignments would then mean nothing."""
-    fitted, new = layout.value_max, float(images.max())
-    if fitted > 0 and new > 0 and not 1 / DEPTH_RATIO <= new / fitted <= DEPTH_RATIO:
-        warnings.warn(f"the images of {folder} reach {new:.0f}, those the model was fitted on "
-                      f"{fitted:.0f}: files of another bit depth (8 against 16 bits)? Their "
-                      "clusters would mean little.", UserWarning)
 
 
 def _write_outputs(args, est, photos, out):

@@ -923,6 +923,7 @@ class DiffusionEmbeddedClustering(
         check_is_fitted(self)
         self._check_unchanged_since_fit()
         X2d, _ = self._validate_input(X, reset=False)
+        _input.check_value_range(self._model.layout, X2d)
         return self._model.images(X2d)
 
     def _dependent_params(self):

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 import math
 import re
+import warnings
 
 import numpy as np
 import torch
@@ -96,6 +97,31 @@ class InputLayout:
         grid = np.zeros((X.shape[0], h * w), dtype=np.float64)
         grid[:, : X.shape[1]] = (X - self.offset) * self.scale - 1.0
         return grid
+
+
+# How far the brightest value of images to embed may rise above, or fall
+# below, the brightest of those fitted on before it is taken for another
+# scale: 0-1 floats against 0-255 or 0-16 (scikit-learn's digits), 8-bit
+# against 16-bit files, differ by a factor of 16 to 257. Brighter than 4x
+# lies outside anything fitted; the darker bound is looser, since one dark
+# photo is legitimate.
+BRIGHTER_RATIO, DARKER_RATIO = 4, 8
+
+
+def check_value_range(layout, X):
+    """Warn where the images ``X`` (flat rows) reach a brightest value so
+    far from that of the images ``layout`` was fitted on that they are
+    scaled differently: their assignments would then mean little. Tables
+    are not checked: new rows outside a column's fitted range are normal."""
+    if layout.kind != "image" or X.size == 0:
+        return
+    fitted, new = layout.value_max, float(np.max(X))
+    if fitted > 0 and new > 0 and not fitted / DARKER_RATIO <= new <= fitted * BRIGHTER_RATIO:
+        warnings.warn(
+            f"the images given reach {new:.4g}, those the model was fitted on {fitted:.4g}: "
+            "scaled differently (0-1 against 0-255) or of another bit depth (8 against 16 "
+            "bits)? Scale them as the images fitted on; as they are, their clusters would "
+            "mean little.", UserWarning)
 
 
 def float_dtypes(X):

@@ -89,7 +89,7 @@ def test_cluster_then_predict(photos, tmp_path, capsys):
         PIL.fromarray(np.full((20, 20), 20000 * i + 1000, dtype=np.uint16)).save(deep / f"{i}.png")
     status, _, err = run(["predict", model, deep, "--out", new, "--quiet", "--no-sheet"], capsys)
     assert status == 0, err
-    assert "skdiec: warning: the images of" in err and "another bit depth" in err
+    assert "skdiec: warning: the images given reach" in err and "another bit depth" in err
 
 
 def test_file_names_that_are_not_utf8_or_need_quoting(tmp_path, capsys):

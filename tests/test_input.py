@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -65,3 +67,16 @@ def test_images_are_padded_to_the_unet_multiple():
 def test_constant_data_does_not_divide_by_zero():
     layout = fit_layout(np.ones((4, 9)), None, multiple=2)
     assert np.isfinite(layout.to_tensor(np.ones((4, 9))).numpy()).all()
+
+
+def test_images_scaled_otherwise_than_those_fitted_on_warn(fitted, digits):
+    # A model fitted on digits (0-16) given them on 0-1, or as 16-bit values,
+    # would assign them all the same few clusters without a word.
+    X, _ = digits
+    for wrong in (X / 16, X * 4096):
+        with pytest.warns(UserWarning, match="scaled differently"):
+            fitted.predict(wrong[:5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.predict(X[:5])
+        fitted.transform(X[:1] / 4)  # one dark image is no other scale
