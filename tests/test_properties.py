@@ -83,7 +83,8 @@ def parameter_sets(draw):
         n_refine_timesteps=draw(st.integers(0, 2)),
         search_n_samples=draw(st.sampled_from([max(n_clusters, 2), 30, "auto"])),
         search_score=draw(st.sampled_from(
-            ["auto", "consensus", "size_entropy", "modularity", "silhouette"])),
+            ["auto", "consensus", "size_entropy", "modularity", "silhouette",
+             "spectral_silhouette", "calinski_harabasz", "davies_bouldin"])),
         init=draw(st.sampled_from(["umap", "ward", "kmeans"])),
         fine_tune_target=draw(st.sampled_from(["init", "dec"])),
         n_noise_draws=draw(st.integers(1, 2)),
@@ -97,13 +98,17 @@ def parameter_sets(draw):
 
 
 @examples(12)
-@given(parameters=parameter_sets(), layout=st.sampled_from(["images", "table"]),
+@given(parameters=parameter_sets(),
+       layout=st.sampled_from(["images", "table", "colour", "colour_last"]),
        seed=st.integers(0, 2**16))
 def test_fit_predict_across_the_parameter_space(digits, parameters, layout, seed):
     n_clusters, params = parameters
     rng = np.random.RandomState(seed)
     images = digits[0][rng.choice(len(digits[0]), 65, replace=False)]
-    X = images if layout == "images" else images.reshape(65, -1)[:, :3]
+    # Colour: uint8 photos of three channels, channels first or last.
+    colour = np.stack([images, images[::-1], 16 - images], axis=1).astype(np.uint8) * 15
+    X = {"images": images, "table": images.reshape(65, -1)[:, :3], "colour": colour,
+         "colour_last": colour.transpose(0, 2, 3, 1)}[layout]
     est = DiEC(n_clusters=n_clusters, random_state=seed, pretrain_epochs=1, device="cpu",
                **params).fit(X)
     assert est.labels_.shape == (65,)
