@@ -73,6 +73,30 @@ POOLED_GRAD = "all"
 # with the start it leaves stays below what ends max_iter="auto" early
 # (Design notes, "Fine-tuning").
 FINE_TUNE_SHIFT = 0
+# Whether fine-tuning also trains the clustering space's linear head (the
+# PCA of the cells' features, ``components``) beside the U-Net and the
+# centres, from the PCA it starts as. A switch for the studies, off by
+# default.
+FINE_TUNE_HEAD = False
+
+
+def _head_as_parameters(head):
+    """The ``components`` of each block of ``head``, turned from buffers into
+    Parameters (which the optimiser can train); :func:`_head_as_buffers`
+    turns them back."""
+    params = []
+    for block in head.blocks:
+        components = block._buffers.pop("components")
+        block.components = torch.nn.Parameter(components.clone())
+        params.append(block.components)
+    return params
+
+
+def _head_as_buffers(head):
+    for block in head.blocks:
+        if "components" in block._parameters:
+            components = block._parameters.pop("components").detach()
+            block.register_buffer("components", components)
 
 
 def random_shift(x, max_shift, generator):
@@ -204,9 +228,27 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     samples and the same noise, so the result differs from an unsplit run
     by float rounding only.
     """
+    head_params = _head_as_parameters(embedder.head) if FINE_TUNE_HEAD else []
+    try:
+        return _fine_tune(embedder, X, centers, scheduler, head_params, alpha=alpha,
+                          max_iter=max_iter, update_interval=update_interval, tol=tol,
+                          denoising_weight=denoising_weight, learning_rate=learning_rate,
+                          batch_size=batch_size, train_batch_size=train_batch_size,
+                          generator=generator, device=device, target=target,
+                          check_index=check_index, initial_embedding=initial_embedding,
+                          min_agreement=min_agreement, min_steps=min_steps,
+                          keep_start=keep_start, verbose=verbose)
+    finally:
+        _head_as_buffers(embedder.head)
+
+
+def _fine_tune(embedder, X, centers, scheduler, head_params, *, alpha, max_iter,
+               update_interval, tol, denoising_weight, learning_rate, batch_size,
+               train_batch_size, generator, device, target, check_index, initial_embedding,
+               min_agreement, min_steps, keep_start, verbose):
     unet = embedder.unet
     n = X.shape[0]
-    params = [p for p in unet.parameters() if p.requires_grad] + [centers]
+    params = [p for p in unet.parameters() if p.requires_grad] + [centers] + head_params
     optimizer = make_adam(params, learning_rate)
     batch = min(train_batch_size, n)
     micro_batch = batch  # smaller once a batch did not fit in GPU memory
@@ -224,7 +266,7 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
     before = None
     if keep_start and target is not None and max_iter > 0:
         before = ({name: value.detach().clone() for name, value in unet.state_dict().items()},
-                  centers.detach().clone())
+                  centers.detach().clone(), [p.detach().clone() for p in head_params])
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
     while step < max_iter:
         if Z is None:
@@ -316,8 +358,10 @@ def _keep_start_if_closer(embedder, X_check, centers, alpha, target_labels, prev
     history.append({"step": step, "labels_changed": float((labels != prev_labels).float().mean()),
                     "target_agreement": agreement})
     if agreement < history[0]["target_agreement"]:
-        weights, start_centers = before
+        weights, start_centers, start_head = before
         embedder.unet.load_state_dict(weights)
         with torch.no_grad():
             centers.copy_(start_centers)
+            for block, components in zip(embedder.head.blocks, start_head):
+                block.components.copy_(components)
         history[-1]["reverted"] = True

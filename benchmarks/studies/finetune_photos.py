@@ -9,6 +9,8 @@ Each ``ARM`` is ``NAME=VALUE[,NAME=VALUE...]``: estimator parameters
 each step's KL term reads (``skdiec._dec.FINE_TUNE_DRAWS``), ``shift=N``,
 the largest random translation in pixels of the images that term reads
 (``skdiec._dec.FINE_TUNE_SHIFT``), and
+``head=1``, which trains the clustering space's linear head too
+(``skdiec._dec.FINE_TUNE_HEAD``), and
 ``warmup=STEPS``, a linear rise of fine-tuning's learning rate over its
 first ``STEPS`` steps (the switch ``skdiec._dec.LR_WARMUP``, which only the
 library of the commit that added this script, ``eaf6aad``, has).
@@ -67,12 +69,14 @@ def main(dataset, seed, memory, out, arms):
         if draws is not None:
             _dec.FINE_TUNE_DRAWS = draws
         _dec.FINE_TUNE_SHIFT = int(params.pop("shift", default_shift))
+        _dec.FINE_TUNE_HEAD = bool(params.pop("head", 0))
         tic = time.perf_counter()
         est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, memory=memory,
                    **params).fit(X)
         append({"study": "finetune_photos", "dataset": dataset, "seed": seed,
                 "params": params, "warmup": warmup, "n_iter": est.n_iter_,
                 "fine_tune_draws": _dec.FINE_TUNE_DRAWS, "fine_tune_shift": _dec.FINE_TUNE_SHIFT,
+                "fine_tune_head": _dec.FINE_TUNE_HEAD,
                 "reverted": bool(est.fine_tune_history_
                                  and est.fine_tune_history_[-1].get("reverted")),
                 "acc": round(acc(y, est.labels_), 4), "nmi": round(nmi(y, est.labels_), 4),
@@ -84,6 +88,7 @@ def main(dataset, seed, memory, out, arms):
                 "fine_tune_s": round(est.timings_["fine_tune"], 1),
                 "fit_s": round(time.perf_counter() - tic, 1)}, out)
         _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT = default_draws, default_shift
+        _dec.FINE_TUNE_HEAD = False
 
 
 def _span(values):
@@ -108,6 +113,8 @@ def render(paths):
             arm = [f"{k}={v}" for k, v in sorted(r["params"].items())]
             if r.get("fine_tune_shift"):
                 arm.append(f"shift={r['fine_tune_shift']}")
+            if r.get("fine_tune_head"):
+                arm.append("head=1")
             if r.get("warmup"):
                 arm.append(f"warmup={r['warmup']}")
             if r.get("fine_tune_draws", 1) != 1:
