@@ -65,11 +65,12 @@ def main(dataset, seed, memory, out, arms):
         if hasattr(_dec, "LR_WARMUP"):
             _dec.LR_WARMUP = warmup
         draws = params.pop("draws", None)
-        default_draws, default_shift = _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT
+        default_draws, default_shift, default_head = (
+            _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT, _dec.FINE_TUNE_HEAD)
         if draws is not None:
             _dec.FINE_TUNE_DRAWS = draws
         _dec.FINE_TUNE_SHIFT = int(params.pop("shift", default_shift))
-        _dec.FINE_TUNE_HEAD = bool(params.pop("head", 0))
+        _dec.FINE_TUNE_HEAD = bool(params.pop("head", default_head))
         tic = time.perf_counter()
         est = DiEC(n_clusters=int(np.unique(y).size), random_state=seed, memory=memory,
                    **params).fit(X)
@@ -87,8 +88,8 @@ def main(dataset, seed, memory, out, arms):
                               for r in est.fine_tune_history_ if "target_agreement" in r],
                 "fine_tune_s": round(est.timings_["fine_tune"], 1),
                 "fit_s": round(time.perf_counter() - tic, 1)}, out)
-        _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT = default_draws, default_shift
-        _dec.FINE_TUNE_HEAD = False
+        _dec.FINE_TUNE_DRAWS, _dec.FINE_TUNE_SHIFT, _dec.FINE_TUNE_HEAD = (
+            default_draws, default_shift, default_head)
 
 
 def _span(values):
