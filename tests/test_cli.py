@@ -155,6 +155,21 @@ def test_help_names_every_option():
     assert "cluster" in result.stdout and "predict" in result.stdout
 
 
+def test_help_and_argument_errors_answer_without_loading_torch():
+    # They took seconds when importing skdiec loaded torch, diffusers and UMAP.
+    code = ("import sys\n"
+            "from skdiec._cli import main\n"
+            "for argv in (['--help'], ['cluster', '--help'], ['cluster', 'photos']):\n"
+            "    try:\n"
+            "        main(argv)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print(sorted({'torch', 'diffusers', 'umap'} & set(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_the_console_script_is_the_command_line():
     from importlib.metadata import entry_points
 

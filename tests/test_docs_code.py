@@ -5,9 +5,9 @@ them), in a temporary working directory, for real: nothing is mocked. The
 documentation pages are written with settings small enough to run in
 seconds. README.md's "Use" block shows DiEC with its defaults on all digits
 (about two minutes on a CPU); only there, the test substitutes the reduced
-settings in ``SUBSTITUTIONS`` below (and the photos section's folder by its
-path in the clone), and fails if the text it replaces is gone, so the table
-cannot silently stop applying.
+settings and a subset of the images in ``SUBSTITUTIONS`` below (and the
+photos section's folder by its path in the clone), and fails if the text it
+replaces is gone, so the table cannot silently stop applying.
 """
 
 from pathlib import Path
@@ -32,6 +32,7 @@ REQUIRED = {"README.md", "docs/index.rst", "docs/getting_started.rst", "docs/use
 _LATER = {k: v for k, v in FAST.items() if k not in ("unet_channels", "pretrain_epochs")}
 SUBSTITUTIONS = {
     "README.md": [
+        ("X = load_digits().images ", "X = load_digits().images[:500] "),
         ("DiEC(n_clusters=10, random_state=0)",
          f"DiEC(n_clusters=10, random_state=0, **{FAST!r})"),
         ("pretrain_unet(X, random_state=0)",
