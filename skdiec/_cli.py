@@ -252,6 +252,9 @@ def _parser():
         prog="skdiec",
         description="Diffusion Embedded Clustering of image folders. Run "
                     "'skdiec COMMAND --help' for a command's options.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"skdiec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p):

@@ -144,7 +144,9 @@ def test_mistakes_are_one_line_and_exit_2(photos, tmp_path, capsys, args, messag
     assert "Traceback" not in err and not (tmp_path / "x.csv").exists()
 
 
-def test_help_names_every_option():
+def test_help_names_every_option_and_the_version():
+    import skdiec
+
     result = subprocess.run([sys.executable, "-m", "skdiec", "cluster", "--help"],
                             capture_output=True, text=True, check=True)
     for option in ("--n-clusters", "--out", "--save-model", "--image-size", "--seed",
@@ -153,13 +155,17 @@ def test_help_names_every_option():
     result = subprocess.run([sys.executable, "-m", "skdiec", "--help"],
                             capture_output=True, text=True, check=True)
     assert "cluster" in result.stdout and "predict" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "skdiec", "--version"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == f"skdiec {skdiec.__version__}"
 
 
 def test_help_and_argument_errors_answer_without_loading_torch():
     # They took seconds when importing skdiec loaded torch, diffusers and UMAP.
     code = ("import sys\n"
             "from skdiec._cli import main\n"
-            "for argv in (['--help'], ['cluster', '--help'], ['cluster', 'photos']):\n"
+            "for argv in (['--help'], ['--version'], ['cluster', '--help'],\n"
+            "             ['cluster', 'photos']):\n"
             "    try:\n"
             "        main(argv)\n"
             "    except SystemExit:\n"
