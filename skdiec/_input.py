@@ -64,6 +64,12 @@ class InputLayout:
         return int(np.prod(self.image_shape))
 
     @property
+    def value_min(self):
+        """The smallest value of the data the scaling was fitted on, over all
+        channels (or columns): the one that ``to_tensor`` maps to -1."""
+        return float(np.min(self.offset))
+
+    @property
     def value_max(self):
         """The largest value of the data the scaling was fitted on, over all
         channels (or columns): the one that ``to_tensor`` maps to 1."""
@@ -104,7 +110,9 @@ class InputLayout:
 # scale: 0-1 floats against 0-255 or 0-16 (scikit-learn's digits), 8-bit
 # against 16-bit files, differ by a factor of 16 to 257. Brighter than 4x
 # lies outside anything fitted; the darker bound is looser, since one dark
-# photo is legitimate.
+# photo is legitimate. Both are measured from the darkest value fitted on,
+# which for photos is 0: images scaled to [-1, 1] (as diffusers scales
+# them) or standardised ones have their own zero below their dark pixels.
 BRIGHTER_RATIO, DARKER_RATIO = 4, 8
 
 
@@ -115,13 +123,14 @@ def check_value_range(layout, X):
     are not checked: new rows outside a column's fitted range are normal."""
     if layout.kind != "image" or X.size == 0:
         return
-    fitted, new = layout.value_max, float(np.max(X))
-    if fitted > 0 and new > 0 and not fitted / DARKER_RATIO <= new <= fitted * BRIGHTER_RATIO:
+    low, high, new = layout.value_min, layout.value_max, float(np.max(X))
+    reach = (new - low) / (high - low)  # 1: as bright as the brightest fitted on
+    if high > low and not 1 / DARKER_RATIO <= reach <= BRIGHTER_RATIO:
         warnings.warn(
-            f"the images given reach {new:.4g}, those the model was fitted on {fitted:.4g}: "
-            "scaled differently (0-1 against 0-255) or of another bit depth (8 against 16 "
-            "bits)? Scale them as the images fitted on; as they are, their clusters would "
-            "mean little.", UserWarning)
+            f"the images given reach {new:.4g}, those the model was fitted on {high:.4g} "
+            f"(from {low:.4g}): scaled differently (0-1 against 0-255) or of another bit "
+            "depth (8 against 16 bits)? Scale them as the images fitted on; as they are, "
+            "their clusters would mean little.", UserWarning)
 
 
 def float_dtypes(X):
