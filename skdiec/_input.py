@@ -124,8 +124,10 @@ def check_value_range(layout, X):
     if layout.kind != "image" or X.size == 0:
         return
     low, high, new = layout.value_min, layout.value_max, float(np.max(X))
-    reach = (new - low) / (high - low)  # 1: as bright as the brightest fitted on
-    if high > low and not 1 / DARKER_RATIO <= reach <= BRIGHTER_RATIO:
+    # 1: as bright as the brightest fitted on. high > low always holds, as
+    # fit_layout gives a constant channel a span of 2.
+    reach = (new - low) / (high - low)
+    if not 1 / DARKER_RATIO <= reach <= BRIGHTER_RATIO:
         warnings.warn(
             f"the images given reach {new:.4g}, those the model was fitted on {high:.4g} "
             f"(from {low:.4g}): scaled differently (0-1 against 0-255) or of another bit "

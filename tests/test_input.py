@@ -2,7 +2,6 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 import torch
 
 from skdiec import DiEC
@@ -86,10 +85,10 @@ def test_images_scaled_otherwise_than_those_fitted_on_warn(fitted, digits):
         fitted.transform(X[:1] / 4)  # one dark image is no other scale
 
 
-def test_the_scale_check_measures_from_the_darkest_value_fitted_on():
+def test_the_scale_check_measures_from_the_darkest_value_fitted_on(digits):
     # Images scaled to [-1, 1], as diffusers scales them: a dark image's
     # brightest pixel may lie near or below 0 without another scale.
-    X = np.clip(load_digits(n_class=3).images[:60] / 8 - 1, -1, 1)
+    X = digits[0][:60] / 8 - 1
     est = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
     dark = np.full((1, 8, 8), -1.0)
     dark[0, 3:5, 3:5] = 0.1
