@@ -238,83 +238,87 @@ def fine_tune(embedder, X, centers, scheduler, *, alpha, max_iter, update_interv
         before = ({name: value.detach().clone() for name, value in unet.state_dict().items()},
                   centers.detach().clone(), [p.detach().clone() for p in head_params])
     bar = progress(None, verbose, total=max_iter, desc="DEC fine-tuning")
-    while step < max_iter:
-        if Z is None:
-            Z = embedder.embed(X_check, batch_size, device)
-        with torch.no_grad():
-            q = soft_assignment(Z.to(device), centers, alpha).cpu()
-            empty = reseed_empty_clusters(Z, q, centers)
-            if empty:
-                warnings.warn(
-                    f"DEC fine-tuning: cluster(s) {empty} lost all their samples at step "
-                    f"{step}; their centres were moved to the least confident samples.",
-                    RuntimeWarning,
-                )
+    try:
+        while step < max_iter:
+            if Z is None:
+                Z = embedder.embed(X_check, batch_size, device)
+            with torch.no_grad():
                 q = soft_assignment(Z.to(device), centers, alpha).cpu()
-            p = target_distribution(q) if target is None else target
-        labels = q.argmax(dim=1)
-        changed = 1.0 if prev_labels is None else float((labels != prev_labels).float().mean())
-        history.append({"step": step, "labels_changed": changed})
-        if target_labels is not None:
-            history[-1]["target_agreement"] = float((labels == target_labels).float().mean())
-        if prev_labels is not None and (
-                changed < tol or (min_agreement is not None and step >= min_steps
-                                  and history[-1]["target_agreement"] >= min_agreement)):
-            break
-        prev_labels, Z = labels, None
+                empty = reseed_empty_clusters(Z, q, centers)
+                if empty:
+                    warnings.warn(
+                        f"DEC fine-tuning: cluster(s) {empty} lost all their samples at step "
+                        f"{step}; their centres were moved to the least confident samples.",
+                        RuntimeWarning,
+                    )
+                    q = soft_assignment(Z.to(device), centers, alpha).cpu()
+                p = target_distribution(q) if target is None else target
+            labels = q.argmax(dim=1)
+            changed = 1.0 if prev_labels is None else float((labels != prev_labels).float().mean())
+            history.append({"step": step, "labels_changed": changed})
+            if target_labels is not None:
+                history[-1]["target_agreement"] = float((labels == target_labels).float().mean())
+            if prev_labels is not None and (
+                    changed < tol or (min_agreement is not None and step >= min_steps
+                                      and history[-1]["target_agreement"] >= min_agreement)):
+                break
+            prev_labels, Z = labels, None
 
-        unet.train()
-        for _ in range(min(update_interval, max_iter - step)):
-            idx = randint(n, (batch,), generator, "cpu")
-            p_b = p[idx]
-            step_embedder = embedder
-            if n_step_draws < n_bank:
-                rows = torch.randperm(n_bank, generator=generator)[:n_step_draws]
-                step_embedder = embedder.with_draws(rows.to(embedder.noise_bank.device))
-            if denoising_weight > 0:
-                # Drawn for the whole batch, so that a split batch sees the same noise.
-                eps, t = draw_noise((n_denoised,) + tuple(X.shape[1:]), scheduler, generator,
-                                    X.dtype)
+            unet.train()
+            for _ in range(min(update_interval, max_iter - step)):
+                idx = randint(n, (batch,), generator, "cpu")
+                p_b = p[idx]
+                step_embedder = embedder
+                if n_step_draws < n_bank:
+                    rows = torch.randperm(n_bank, generator=generator)[:n_step_draws]
+                    step_embedder = embedder.with_draws(rows.to(embedder.noise_bank.device))
+                if denoising_weight > 0:
+                    # Drawn for the whole batch, so that a split batch sees the same noise.
+                    eps, t = draw_noise((n_denoised,) + tuple(X.shape[1:]), scheduler, generator,
+                                        X.dtype)
 
-            x_batch = X[idx]
-            x_kl = random_shift(x_batch, FINE_TUNE_SHIFT, generator)
+                x_batch = X[idx]
+                x_kl = random_shift(x_batch, FINE_TUNE_SHIFT, generator)
 
-            def batch_loss(start, stop):
-                xb = x_batch[start:stop].to(device)
-                x_in = xb if x_kl is x_batch else x_kl[start:stop].to(device)
-                q_b = soft_assignment(step_embedder(x_in, grad_timesteps), centers, alpha)
-                kl = kl_divergence(p_b[start:stop].to(device), q_b)
-                loss = kl
-                if denoising_weight > 0 and start < n_denoised:
-                    # This slice's denoised rows, weighted so that the slices of
-                    # a split batch add up to the mean over all denoised rows.
-                    end = min(stop, n_denoised)
-                    den = denoising_loss(unet, xb[:end - start], scheduler, eps[start:end],
-                                         t[start:end])
-                    den = den * ((end - start) * batch / (n_denoised * (stop - start)))
-                    loss = kl + denoising_weight * den
-                return loss, kl
+                def batch_loss(start, stop):
+                    xb = x_batch[start:stop].to(device)
+                    x_in = xb if x_kl is x_batch else x_kl[start:stop].to(device)
+                    q_b = soft_assignment(step_embedder(x_in, grad_timesteps), centers, alpha)
+                    kl = kl_divergence(p_b[start:stop].to(device), q_b)
+                    loss = kl
+                    if denoising_weight > 0 and start < n_denoised:
+                        # This slice's denoised rows, weighted so that the slices of
+                        # a split batch add up to the mean over all denoised rows.
+                        end = min(stop, n_denoised)
+                        den = denoising_loss(unet, xb[:end - start], scheduler, eps[start:end],
+                                             t[start:end])
+                        den = den * ((end - start) * batch / (n_denoised * (stop - start)))
+                        loss = kl + denoising_weight * den
+                    return loss, kl
 
-            (loss, kl), micro_batch = backward_in_batches(
-                batch_loss, batch, micro_batch, optimizer, "DEC fine-tuning")
-            optimizer.step()
-            step += 1
-            bar.update(1)
-            if verbose:
-                bar.set_postfix(kl=f"{kl.item():.4f}", loss=f"{loss.item():.4f}")
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"DEC fine-tuning produced a non-finite loss at step {step}; "
-                    "try a smaller learning_rate."
-                )
-        history[-1]["loss"] = float(loss.item())
-    bar.close()
-    unet.eval()
+                (loss, kl), micro_batch = backward_in_batches(
+                    batch_loss, batch, micro_batch, optimizer, "DEC fine-tuning")
+                optimizer.step()
+                step += 1
+                bar.update(1)
+                if verbose:
+                    bar.set_postfix(kl=f"{kl.item():.4f}", loss=f"{loss.item():.4f}")
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"DEC fine-tuning produced a non-finite loss at step {step}; "
+                        "try a smaller learning_rate."
+                    )
+            history[-1]["loss"] = float(loss.item())
+    finally:
+        # Also where a step raised: the U-Net leaves in eval mode and the head's
+        # components as buffers again, whether or not fine-tuning finished.
+        bar.close()
+        unet.eval()
+        for components in head_params:
+            components.requires_grad_(False)
     if before is not None and step == max_iter:  # the steps ran out: no check stopped them
         _keep_start_if_closer(embedder, X_check, centers, alpha, target_labels, prev_labels,
                               history, step, before, batch_size, device)
-    for components in head_params:
-        components.requires_grad_(False)
     return step, history
 
 

@@ -242,3 +242,27 @@ def test_fine_tune_shift_moves_each_steps_batch_and_changes_the_training(monkeyp
     # Each step's batch is drawn from X as it is, and only then shifted.
     assert all(any(torch.equal(x[0], row) for row in X) for x, _ in calls)
     assert not torch.equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["finishes", "raises"])
+def test_fine_tune_head_trains_the_components_and_leaves_them_buffers(monkeypatch, fails):
+    # The study switch makes the head's PCA components trainable for the
+    # fine-tuning only: after it, finished or raising, they take no gradient
+    # again and the U-Net is back in eval mode.
+    monkeypatch.setattr(_dec, "FINE_TUNE_HEAD", True)
+    if fails:  # a non-finite loss at the first step, as a too-high learning rate gives
+        real_kl = _dec.kl_divergence
+        monkeypatch.setattr(_dec, "kl_divergence", lambda p, q: real_kl(p, q) * float("nan"))
+    embedder, X = tiny_embedder()
+    before = [block.components.clone() for block in embedder.head.blocks]
+    if fails:
+        with pytest.raises(FloatingPointError, match="non-finite loss at step 1"):
+            fine_tune_tiny(embedder, X, max_iter=4)
+    else:
+        n_iter, centers, history = fine_tune_tiny(embedder, X, max_iter=4)
+        assert n_iter == 4
+        assert any(not torch.equal(block.components, start)
+                   for block, start in zip(embedder.head.blocks, before))
+    assert not any(block.components.requires_grad for block in embedder.head.blocks)
+    assert not embedder.unet.training
+    assert [name for name, _ in embedder.head.named_parameters()] == []
