@@ -13,6 +13,7 @@ import argparse
 import ast
 import csv
 import inspect
+import os
 from pathlib import Path
 import sys
 import time
@@ -54,11 +55,11 @@ def cluster(args):
     params.update(n_clusters=args.n_clusters, random_state=args.seed, device=args.device,
                   verbose=args.verbose)
     out = Path(args.out)
-    _check_writable(out)
+    # Every output is checked before the fit, not after an hour of it.
+    _check_outputs(args, out)
     est = DiffusionEmbeddedClustering(**params)
     est._validate_params()  # before reading a folder that may take minutes
     if args.save_model:
-        # Checked before the fit, not after an hour of it.
         from ._persistence import _check_replaceable
 
         _check_replaceable(Path(args.save_model).absolute())
@@ -84,7 +85,7 @@ def predict(args):
     from ._estimator import DiffusionEmbeddedClustering
 
     out = Path(args.out)
-    _check_writable(out)
+    _check_outputs(args, out)
     est = DiffusionEmbeddedClustering.load(args.model, device=args.device)
     est.set_params(verbose=args.verbose)
     channels, height, width = est._model.layout.image_shape
@@ -202,11 +203,29 @@ def _say(args, message):
         print(message, file=sys.stderr)
 
 
-def _check_writable(path):
-    if path.is_dir():
-        raise UsageError(f"--out {path} is a folder, not a file to write.")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a folder: cannot write {path}.")
+def _check_outputs(args, out):
+    """Refuse outputs that would fail, or overwrite one another, after the fit:
+    the CSV ``out``, the contact sheet beside it and the ``--save-model``
+    folder (which a save replaces whole)."""
+    sheet = None if args.no_sheet else out.with_suffix(".png")
+    for path, what in ((out, "--out"), (sheet, "the contact sheet")):
+        if path is not None and path.is_dir():
+            raise UsageError(f"{what} {path} is a folder, not a file to write.")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise UsageError(f"{out.parent} is not a folder: cannot write {out}.")
+    if sheet == out:
+        raise UsageError(f"--out {out} is where the contact sheet goes (the CSV's name with "
+                         ".png): give the CSV another suffix, or pass --no-sheet.")
+    model = getattr(args, "save_model", None)
+    if model:
+        model = Path(os.path.abspath(model))  # abspath: "a/../m" is "m", links stay links
+        for path, what in ((out, "--out"), (sheet, "the contact sheet")):
+            if path is None:
+                continue
+            path_abs = Path(os.path.abspath(path))
+            if path_abs == model or model in path_abs.parents:
+                raise UsageError(f"{what} {path} lies in --save-model {args.save_model}, "
+                                 "which saving the model replaces whole: write it elsewhere.")
 
 
 def _estimator_params(pairs):

@@ -130,11 +130,25 @@ def test_file_names_that_are_not_utf8_or_need_quoting(tmp_path, capsys):
     (["cluster", "{photos}", "--n-clusters", "2", "--out", "{empty}"], "is a folder"),
     (["cluster", "{photos}", "--n-clusters", "2", "--save-model", "{photos}"],
      "which a saved model does not"),
+    # Outputs that would have failed, or overwritten one another, after the fit:
+    (["cluster", "{photos}", "--n-clusters", "2", "--out", "{tmp}/x.png"],
+     "is where the contact sheet goes"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--out", "{tmp}/sheet.csv"],
+     "the contact sheet {tmp}/sheet.png is a folder"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--save-model", "{tmp}/x.csv"],
+     "--out {tmp}/x.csv lies in --save-model {tmp}/x.csv"),
+    (["cluster", "{photos}", "--n-clusters", "2", "--save-model", "{tmp}/m", "--out",
+      "{tmp}/m/../m/x.csv"], "lies in --save-model"),
+    (["predict", "{missing}", "{photos}", "--out", "{tmp}/x.png"],
+     "is where the contact sheet goes"),
 ])
 def test_mistakes_are_one_line_and_exit_2(photos, tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
-    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "photos": photos}
+    (tmp_path / "sheet.png").mkdir()
+    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "photos": photos,
+             "tmp": tmp_path}
     args = [a.format(**paths) for a in args] + ["--quiet"]
+    message = message.format(**paths)
     if "--out" not in args:
         args += ["--out", str(tmp_path / "x.csv")]
     status, out, err = run(args, capsys)
