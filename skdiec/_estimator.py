@@ -903,20 +903,17 @@ class DiffusionEmbeddedClustering(
             if ndim is not None and ndim > 2:
                 X = check_array(X, allow_nd=True, dtype=dtype, input_name="X",
                                 ensure_min_samples=min_samples)
+                given_shape = X.shape
                 X, nd_shape = _input.flatten_images(X, channel_axis=self.channel_axis)
+            if not reset and (nd_shape is not None
+                              or (ndim == 2 and self._model.layout.kind == "image")):
+                # Before the rows' count of features, which says less of images.
+                _input.check_image_shape(given_shape if nd_shape else np.shape(X), nd_shape,
+                                         self._model.layout.image_shape)
             X = validate_data(self, X, reset=reset, dtype=dtype,
                               ensure_min_samples=min_samples)
-        if reset:
-            if nd_shape is not None:
-                return X, nd_shape
+        if reset and nd_shape is None:
             return _input.flatten_images(X, self.image_shape)
-        # Rows were checked against n_features_in_; images must also match in shape.
-        image_shape = self._model.layout.image_shape
-        if nd_shape is not None and nd_shape != image_shape:
-            raise ValueError(
-                f"X holds images of shape {nd_shape}, but this estimator was "
-                f"fitted on images of shape {image_shape}."
-            )
         return X, nd_shape
 
     def _images(self, X):

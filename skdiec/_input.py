@@ -193,6 +193,28 @@ def flatten_images(X, image_shape=None, channel_axis="auto"):
     return X.reshape(X.shape[0], -1), shape
 
 
+def check_image_shape(given_shape, image_shape, fitted_shape):
+    """Refuse images of ``image_shape`` (C, H, W), read from an array of
+    ``given_shape``, for a model fitted on images of ``fitted_shape``; the
+    message says how to mend the two common slips, one image passed
+    without its leading axis and images of another size. ``image_shape``
+    None (rows of a 2-D array) is refused only as a single grey image."""
+    c, h, w = fitted_shape
+    one_image = tuple(given_shape) in ((h, w), (c, h, w), (h, w, c))
+    if image_shape == fitted_shape or (image_shape is None and not (one_image and c == 1)):
+        return
+    held = (f"{given_shape[0]} rows of {given_shape[1]} values" if image_shape is None
+            else f"images of shape {image_shape} (C, H, W)")
+    message = (f"X of shape {tuple(given_shape)} holds {held}, but the estimator was fitted "
+               f"on images of shape {fitted_shape}.")
+    if one_image:
+        message += " To pass one image, keep its leading axis: X[None] or X[i:i + 1]."
+    elif image_shape[0] == c:
+        message += (f" Resize them to {h}x{w} first (load_image_folder(path, "
+                    f"image_size={h}) reads a folder at that size).")
+    raise ValueError(message)
+
+
 def channels_last(shape, channel_axis="auto"):
     """Whether a 4-D array of ``shape`` holds channels-last ``(n, H, W, C)`` images.
 

@@ -281,6 +281,21 @@ def test_predict_with_other_features_or_image_size(fitted, digits):
         fitted.predict(X.reshape(len(X), 4, 16))
 
 
+@pytest.mark.parametrize("given,hint", [
+    # One image without its leading axis: grey as (H, W) or (H, W, 1).
+    (lambda X: X[0], r"X of shape \(8, 8\) holds 8 rows of 8 values.*keep its leading axis"),
+    (lambda X: X[0][:, :, None], r"\(8, 8, 1\) holds images of shape \(1, 8, 1\)"
+                                 r".*keep its leading axis: X\[None\]"),
+    # Images of another size, whose count of features says little.
+    (lambda X: np.kron(X[:3], np.ones((2, 2))), r"images of shape \(1, 16, 16\) .*"
+                                                r"Resize them to 8x8 first"),
+])
+def test_images_of_another_shape_are_refused_with_the_mend(fitted, digits, given, hint):
+    with pytest.raises(ValueError, match=hint):
+        fitted.predict(given(digits[0]))
+    assert fitted.predict(digits[0][:1]).shape == (1,)  # the mend works
+
+
 def test_failed_fit_leaves_the_fitted_model_as_it_was(digits):
     X = digits[0]
     est = make().fit(X)
