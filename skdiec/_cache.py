@@ -58,6 +58,9 @@ def as_memory(memory):
     for None: nothing is cached)."""
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
+    if isinstance(memory, str) and os.path.exists(memory) and not os.path.isdir(memory):
+        # joblib would only fail on its first write, naming its own sub-folder.
+        raise ValueError(f"memory={memory!r} is a file, not a folder to cache in.")
     return check_memory(memory)
 
 

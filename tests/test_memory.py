@@ -212,10 +212,15 @@ def test_memory_in_params_clone_and_pickle(digits, tmp_path):
     assert DiEC.load(saved).memory == str(tmp_path)
 
 
-def test_bad_memory_is_refused(digits):
+def test_bad_memory_is_refused(digits, tmp_path):
     X, _ = digits
     with pytest.raises(ValueError, match="memory"):
         DiEC(n_clusters=3, memory=3, **FAST).fit(X)
+    # A file where the cache's folder should be: named, before any pretraining
+    # (joblib's own error named its sub-folder, at its first write).
+    (tmp_path / "notes.txt").write_text("not a cache")
+    with pytest.raises(ValueError, match=r"memory=.*notes\.txt' is a file, not a folder"):
+        DiEC(n_clusters=3, memory=tmp_path / "notes.txt", **FAST).fit(X)
     with pytest.raises(ValueError, match="epochs"):
         pretrain_unet(X, epochs=-1)
     with pytest.raises(ValueError, match="unet_channels"):
