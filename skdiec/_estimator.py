@@ -331,7 +331,11 @@ class DiffusionEmbeddedClustering(
         torch's and numpy's global RNG states are never changed.
 
     verbose : int, default=0
-        0 is silent; 1 or more shows progress bars with the running loss.
+        0 is silent; 1 or more shows a progress bar for every pass over the
+        images (pretraining and fine-tuning with their running loss, the
+        search, the start's embedding and UMAP layouts, the final embedding,
+        and ``predict``'s and ``transform``'s) and prints the phases' times at
+        the end of the fit; 2 or more leaves the bars on screen.
 
     Attributes
     ----------
@@ -711,7 +715,8 @@ class DiffusionEmbeddedClustering(
 
         tic = time.perf_counter()
         if n_iter > 0 and not history[-1].get("reverted"):  # the weights moved: embed again
-            Z = embedder.embed(X_img, self.batch_size, device)
+            Z = embedder.embed(X_img, self.batch_size, device, self.verbose,
+                               desc="embedding at the fine-tuned cell")
         labels = model.soft_assign(Z).argmax(axis=1)
         timings["embed"] = time.perf_counter() - tic
         if self.verbose:
@@ -959,7 +964,7 @@ class DiffusionEmbeddedClustering(
             return torch.device("cpu")
 
     def _embed(self, X_img):
-        return self._model.embed(X_img, self.batch_size, self._device())
+        return self._model.embed(X_img, self.batch_size, self._device(), self.verbose)
 
     def _check_timesteps(self):
         t = np.asarray(self.timesteps)

@@ -35,6 +35,7 @@ from threadpoolctl import ThreadpoolController
 import torch
 
 from ._graph import graph_neighbours, modularity, nearest, neighbour_graph, neighbourhood_cap
+from ._progress import progress
 from ._search import partition
 from ._torch_utils import torch_threads_kept
 
@@ -152,11 +153,11 @@ def enable_numba_cache(modules):
     return enabled
 
 
-def initial_partition(Z, n_clusters, method, rng, n_jobs=None):
+def initial_partition(Z, n_clusters, method, rng, n_jobs=None, verbose=0):
     """Labels of every row of ``Z`` and the centres fine-tuning starts from.
 
     ``n_jobs``: joblib jobs for UMAP's layouts (``"umap"`` only); the
-    partition does not depend on it.
+    partition does not depend on it. ``verbose``: a progress bar over them.
 
     The centres are the centroids of the labels in ``Z`` (the clustering
     space where DEC's soft assignments are measured); for Ward, those of the
@@ -164,7 +165,7 @@ def initial_partition(Z, n_clusters, method, rng, n_jobs=None):
     """
     seed = rng.randint(np.iinfo(np.int32).max)
     if method == "umap":
-        labels = _umap_kmeans(Z, n_clusters, seed, n_jobs)
+        labels = _umap_kmeans(Z, n_clusters, seed, n_jobs, verbose)
     elif method == "kmeans":
         labels = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(Z)
     else:
@@ -191,7 +192,7 @@ def _centroids(Z, labels, n_clusters, rng=None):
     return centers
 
 
-def _umap_kmeans(Z, n_clusters, seed, n_jobs=None):
+def _umap_kmeans(Z, n_clusters, seed, n_jobs=None, verbose=0):
     """k-means in UMAP embeddings at several neighbourhood sizes; the
     partition with the best modularity on the kNN graph of ``Z`` wins, and
     on up to ``REDRAW_MAX_SAMPLES`` samples its size is drawn ``REDRAWS``
@@ -219,28 +220,35 @@ def _umap_kmeans(Z, n_clusters, seed, n_jobs=None):
     neighbours = nearest(Z, max(sizes[-1], graph_neighbours(Z.shape[0], n_clusters) + 1))
     redraws = REDRAWS if Z.shape[0] <= REDRAW_MAX_SAMPLES else 0
 
-    def draw(jobs):
-        """``(size, labels)`` of each ``(draw number, size)`` of ``jobs``."""
-        return Parallel(n_jobs=n_jobs)(
-            delayed(_umap_draw)(Z, n_clusters, (seed + number) % np.iinfo(np.int32).max,
-                                neighbours, size)
-            for number, size in jobs)
+    # Counted a round at a time: joblib 1.2 returns a round's layouts together.
+    with progress(None, verbose, total=len(sizes) + redraws, desc="start: UMAP layouts",
+                  unit="layout") as bar:
+        def draw(jobs):
+            """``(size, labels)`` of each ``(draw number, size)`` of ``jobs``."""
+            drawn = Parallel(n_jobs=n_jobs)(
+                delayed(_umap_draw)(Z, n_clusters, (seed + number) % np.iinfo(np.int32).max,
+                                    neighbours, size)
+                for number, size in jobs)
+            bar.update(len(drawn))
+            return drawn
 
-    if len(sizes) == 1 and redraws == 0:  # one candidate: nothing to choose
-        return draw([(0, sizes[0])])[0][1]
-    graph = neighbour_graph(neighbours[1], n_clusters)
+        if len(sizes) == 1 and redraws == 0:  # one candidate: nothing to choose
+            return draw([(0, sizes[0])])[0][1]
+        graph = neighbour_graph(neighbours[1], n_clusters)
+        best = _keep_best(graph, draw([(0, size) for size in sizes]))
+        return _keep_best(graph, draw([(number, best[2]) for number in range(1, 1 + redraws)]),
+                          best)[0]
 
-    def keep_best(candidates, best=(None, -np.inf, None)):
-        """``(labels, modularity, size)`` of the best of ``candidates`` and
-        ``best``; the first of a tie is kept."""
-        for size, labels in candidates:
-            score = modularity(graph, labels)
-            if best[0] is None or score > best[1]:
-                best = (labels, score, size)
-        return best
 
-    best = keep_best(draw([(0, size) for size in sizes]))
-    return keep_best(draw([(number, best[2]) for number in range(1, 1 + redraws)]), best)[0]
+def _keep_best(graph, candidates, best=(None, -np.inf, None)):
+    """``(labels, modularity, size)`` of the best of ``candidates``
+    (``(size, labels)`` pairs) and ``best`` by their modularity on ``graph``;
+    the first of a tie is kept."""
+    for size, labels in candidates:
+        score = modularity(graph, labels)
+        if best[0] is None or score > best[1]:
+            best = (labels, score, size)
+    return best
 
 
 def _umap_draw(Z, n_clusters, seed, neighbours, size):

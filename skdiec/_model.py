@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ._features import by_timestep, cell_features, images_per_forward
+from ._progress import progress
 from ._torch_utils import map_batches
 
 # What a fit records besides the model (diagnostics and the training
@@ -179,8 +180,9 @@ class Embedder:
         return self.head(*(feats[cell] for cell in self.cells))
 
     @torch.no_grad()
-    def embed(self, X, batch_size, device):
-        """Embedding of every row of the CPU tensor ``X``, as a CPU tensor."""
+    def embed(self, X, batch_size, device, verbose=0, desc="embedding"):
+        """Embedding of every row of the CPU tensor ``X``, as a CPU tensor
+        (``verbose``: a progress bar over the images, named ``desc``)."""
         step = images_per_forward(batch_size, self.noise_bank, device)
         # A fitted or loaded U-Net is already in eval mode and is left as it
         # is, so concurrent predictions share no state that changes; only a
@@ -188,10 +190,17 @@ class Embedder:
         training = self.unet.training
         if training:
             self.unet.eval()
+        bar = progress(None, verbose, total=X.shape[0], desc=desc, unit="image")
+
+        def embed_slice(start, stop):
+            Z = self(X[start:stop].to(device)).float().cpu()
+            bar.update(stop - start)
+            return Z
+
         try:
-            out, _ = map_batches(lambda start, stop: self(X[start:stop].to(device)).float().cpu(),
-                                 X.shape[0], step, "embedding")
+            out, _ = map_batches(embed_slice, X.shape[0], step, "embedding")
         finally:
+            bar.close()
             if training:
                 self.unet.train()
         return torch.cat(out)
@@ -266,9 +275,9 @@ class ClusteringModel:
         return Embedder(self.unet, self.scheduler, self.head, self.col, self.cot,
                         self.noise_bank.to(device), self.pooling, self.extra_cells)
 
-    def embed(self, X_img, batch_size, device):
+    def embed(self, X_img, batch_size, device, verbose=0):
         """The clustering-space embedding of the image tensor ``X_img`` (CPU)."""
-        Z = self.embedder(device).embed(X_img, batch_size, device)
+        Z = self.embedder(device).embed(X_img, batch_size, device, verbose)
         _refuse_nonfinite_rows(Z, "its embedding is not finite (the U-Net's features "
                                   "overflow: its values are far outside the range of the "
                                   "training images)")

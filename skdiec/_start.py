@@ -72,9 +72,11 @@ def find_start(unet, images, scheduler, *, n_clusters, layers, timesteps, n_refi
                            random_state=search_seed, device=device)
     embedder = _model.Embedder(unet, scheduler, head.to(device), *cells[0],
                                noise_bank.to(device), pooling, cells[1:])
-    Z = embedder.embed(images, batch_size, device)
+    Z = embedder.embed(images, batch_size, device, verbose,
+                       desc=f"start: embedding at {cells[0][0]}@{cells[0][1]}")
     labels, centers = _init.initial_partition(Z.numpy().astype(np.float64), n_clusters, init,
-                                              np.random.RandomState(init_seed), n_jobs)
+                                              np.random.RandomState(init_seed), n_jobs,
+                                              verbose)
     return Start(noise_bank, result, subset, cells, head.cpu(), Z, labels, centers, search_s,
                  time.perf_counter() - tic)
 

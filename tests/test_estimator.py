@@ -174,17 +174,24 @@ def test_score_is_the_silhouette_of_the_prediction(fitted, digits):
 
 def test_verbose_zero_is_silent(digits, capsys):
     X, _ = digits
-    DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    est = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    est.predict(X)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
 
 def test_verbose_shows_progress_with_loss(digits, capsys):
     X, _ = digits
-    DiEC(n_clusters=3, random_state=0, verbose=1, **FAST).fit(X)
+    est = DiEC(n_clusters=3, random_state=0, verbose=1, **FAST).fit(X)
     err = capsys.readouterr().err
     assert "pretrain U-Net" in err and "search" in err and "DEC fine-tuning" in err
     assert "loss=" in err
+    # Every phase that passes over all the images, the start's UMAP layouts
+    # too (a minute or more on 10,000 images), has its bar.
+    assert f"start: embedding at {est.col_}@{est.cot_}" in err and f"/{len(X)} " in err
+    assert "start: UMAP layouts" in err and "embedding at the fine-tuned cell" in err
+    est.predict(X)
+    assert "embedding" in capsys.readouterr().err
 
 
 def test_tabular_input_goes_through_the_unet():
