@@ -201,7 +201,9 @@ def check_image_shape(given_shape, image_shape, fitted_shape):
     None (rows of a 2-D array) is refused only as a single grey image."""
     c, h, w = fitted_shape
     one_image = tuple(given_shape) in ((h, w), (c, h, w), (h, w, c))
-    if image_shape == fitted_shape or (image_shape is None and not (one_image and c == 1)):
+    if image_shape is None:  # rows: refused only where they cannot be rows of this model
+        one_image = one_image and c == 1 and given_shape[1] != h * w
+    if image_shape == fitted_shape or (image_shape is None and not one_image):
         return
     held = (f"{given_shape[0]} rows of {given_shape[1]} values" if image_shape is None
             else f"images of shape {image_shape} (C, H, W)")

@@ -387,3 +387,11 @@ def test_a_step_batch_above_batch_size_is_lowered_with_a_warning(digits, name):
         est = make(**{name: 16, "batch_size": 8, "max_iter": 0}).fit(digits[0])
     if name == "pretrain_batch_size":
         assert est.unet_.config[_backbone.PRETRAINING_KEY]["batch_size"] == 8
+
+
+def test_one_row_of_images_one_pixel_high_is_a_row_not_an_image():
+    # A 2-D (1, W) array is one row of a model fitted on 1 x W images, not
+    # one (H, W) image passed without its leading axis.
+    X = np.random.default_rng(0).random((40, 16))
+    est = make(image_shape=(1, 16)).fit(X)
+    assert est.predict(X[:1]).shape == (1,)
