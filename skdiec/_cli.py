@@ -49,6 +49,8 @@ def main(argv=None):
 # ----------------------------------------------------------------- commands
 
 def cluster(args):
+    import torch
+
     from ._estimator import DiffusionEmbeddedClustering
 
     params = _estimator_params(args.param)
@@ -72,12 +74,12 @@ def cluster(args):
     tic = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        est.fit(photos.images)
+        Z = est.fit_transform(photos.images)  # the fit's own embedding: no second pass
     _say(args, f"fitted in {time.perf_counter() - tic:.0f} s (COL {est.col_}, COT {est.cot_})")
     if args.save_model:  # first: what cost the fit is kept if an output fails
         est.save(args.save_model)
         _say(args, f"saved the model to {args.save_model}")
-    _write_outputs(args, est, photos, out)
+    _write_outputs(args, est, photos, out, est._model.soft_assign(torch.from_numpy(Z)))
     return 0
 
 
@@ -141,9 +143,11 @@ def _read_folder(folder, image_size, color, verbose):
     return photos
 
 
-def _write_outputs(args, est, photos, out):
-    """The CSV, the agreement with the class folders (if any) and the sheet."""
-    proba = est.predict_proba(photos.images)
+def _write_outputs(args, est, photos, out, proba=None):
+    """The CSV, the agreement with the class folders (if any) and the sheet
+    (``proba``: ``est.predict_proba(photos.images)``, when already known)."""
+    if proba is None:
+        proba = est.predict_proba(photos.images)
     _write_results(out, args.folder, photos.filenames, proba)
     _say(args, f"wrote {out}")
     if photos.target is not None:

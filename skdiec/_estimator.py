@@ -590,6 +590,32 @@ class DiffusionEmbeddedClustering(
         self : object
             Fitted estimator.
         """
+        self._fit_restoring(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit on ``X`` and return its embedding in the clustering space.
+
+        The same as ``fit(X).transform(X)``, without embedding ``X`` a second
+        time: the fit has embedded it to compute ``labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W), \
+                (n_samples, C, H, W) or (n_samples, H, W, C)
+            Training images, as :meth:`fit` takes them.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, ``n_components_``)
+        """
+        return self._fit_restoring(X).numpy().astype(np.float64)
+
+    def _fit_restoring(self, X):
+        """:meth:`_fit`, leaving the estimator as it was if the fit fails."""
         # validate_data sets n_features_in_ (and feature_names_in_) at once;
         # a fit that fails later, or is interrupted, must not leave them
         # changed, or an unfitted estimator would look fitted.
@@ -603,6 +629,7 @@ class DiffusionEmbeddedClustering(
             raise
 
     def _fit(self, X):
+        """Fit on ``X``; returns its embedding (a CPU tensor), which sets ``labels_``."""
         X2d, image_shape = self._validate_input(X, reset=True)
         n_samples = X2d.shape[0]
         if n_samples < self.n_clusters:
@@ -738,7 +765,7 @@ class DiffusionEmbeddedClustering(
             "fine_tune_history_": history,
             "timings_": timings,
         })
-        return self
+        return Z
 
     def _set_fitted(self, model, record):
         """Store the fitted state: the model and what the fit recorded

@@ -172,6 +172,25 @@ def test_score_is_the_silhouette_of_the_prediction(fitted, digits):
     assert fitted.score(X) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("max_iter", [FAST["max_iter"], 0], ids=["fine-tuned", "the start's"])
+def test_fit_transform_is_fit_then_transform_without_a_second_pass(digits, monkeypatch,
+                                                                   max_iter):
+    from skdiec import _model
+
+    X, _ = digits
+    params = dict(FAST, max_iter=max_iter)
+    expected = DiEC(n_clusters=3, random_state=0, **params).fit(X).transform(X)
+    # transform's pass (ClusteringModel.embed) is never made: the fit's is returned.
+    monkeypatch.setattr(_model.ClusteringModel, "embed",
+                        lambda *a, **k: pytest.fail("X was embedded a second time"))
+    est = DiEC(n_clusters=3, random_state=0, **params)
+    Z = est.fit_transform(X)
+    assert Z.dtype == np.float64 and Z.shape == (len(X), est.n_components_)
+    np.testing.assert_array_equal(Z, expected)
+    np.testing.assert_array_equal(est._model.soft_assign(torch.from_numpy(Z)).argmax(axis=1),
+                                  est.labels_)
+
+
 def test_verbose_zero_is_silent(digits, capsys):
     X, _ = digits
     est = DiEC(n_clusters=3, random_state=0, **FAST).fit(X)
