@@ -61,10 +61,6 @@ def cluster(args):
     _check_outputs(args, out)
     est = DiffusionEmbeddedClustering(**params)
     est._validate_params()  # before reading a folder that may take minutes
-    if args.save_model:
-        from ._persistence import _check_replaceable
-
-        _check_replaceable(Path(args.save_model).absolute())
     photos = _read_folder(args.folder, args.image_size, not args.grey, args.verbose)
     n_images = len(photos.images)
     if args.n_clusters > n_images:
@@ -211,21 +207,25 @@ def _check_outputs(args, out):
     """Refuse outputs that would fail, or overwrite one another, after the fit:
     the CSV ``out``, the contact sheet beside it and the ``--save-model``
     folder (which a save replaces whole)."""
-    sheet = None if args.no_sheet else out.with_suffix(".png")
-    for path, what in ((out, "--out"), (sheet, "the contact sheet")):
-        if path is not None and path.is_dir():
+    files = [(out, "--out")]
+    if not args.no_sheet:
+        sheet = out.with_suffix(".png")
+        if sheet == out:
+            raise UsageError(f"--out {out} is where the contact sheet goes (the CSV's name "
+                             "with .png): give the CSV another suffix, or pass --no-sheet.")
+        files.append((sheet, "the contact sheet"))
+    for path, what in files:
+        if path.is_dir():
             raise UsageError(f"{what} {path} is a folder, not a file to write.")
     if out.parent.exists() and not out.parent.is_dir():
         raise UsageError(f"{out.parent} is not a folder: cannot write {out}.")
-    if sheet == out:
-        raise UsageError(f"--out {out} is where the contact sheet goes (the CSV's name with "
-                         ".png): give the CSV another suffix, or pass --no-sheet.")
     model = getattr(args, "save_model", None)
     if model:
+        from ._persistence import _check_replaceable
+
+        _check_replaceable(Path(model).absolute())  # the folder as save will write it
         model = Path(os.path.abspath(model))  # abspath: "a/../m" is "m", links stay links
-        for path, what in ((out, "--out"), (sheet, "the contact sheet")):
-            if path is None:
-                continue
+        for path, what in files:
             path_abs = Path(os.path.abspath(path))
             if path_abs == model or model in path_abs.parents:
                 raise UsageError(f"{what} {path} lies in --save-model {args.save_model}, "

@@ -925,9 +925,10 @@ class DiffusionEmbeddedClustering(
         The image shape comes from a 3-D or 4-D ``X`` itself, else (in fit)
         from the ``image_shape`` parameter; None means "let the layout decide".
         """
-        ndim = getattr(X, "ndim", None)
-        if ndim is None and isinstance(X, (list, tuple)):
-            ndim = np.ndim(X)
+        shape = getattr(X, "shape", None)
+        if shape is None and isinstance(X, (list, tuple)):
+            shape = np.shape(X)  # converts a list once; the checks below reuse it
+        ndim = None if shape is None else len(shape)
         nd_shape = None
         min_samples = 2 if reset else 1
         dtype = _input.float_dtypes(X)
@@ -935,13 +936,11 @@ class DiffusionEmbeddedClustering(
             if ndim is not None and ndim > 2:
                 X = check_array(X, allow_nd=True, dtype=dtype, input_name="X",
                                 ensure_min_samples=min_samples)
-                given_shape = X.shape
                 X, nd_shape = _input.flatten_images(X, channel_axis=self.channel_axis)
             if not reset and (nd_shape is not None
                               or (ndim == 2 and self._model.layout.kind == "image")):
                 # Before the rows' count of features, which says less of images.
-                _input.check_image_shape(given_shape if nd_shape else np.shape(X), nd_shape,
-                                         self._model.layout.image_shape)
+                _input.check_image_shape(shape, nd_shape, self._model.layout.image_shape)
             X = validate_data(self, X, reset=reset, dtype=dtype,
                               ensure_min_samples=min_samples)
         if reset and nd_shape is None:
